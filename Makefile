@@ -87,6 +87,11 @@ test: check-root deps all $(TEST_BINS) $(TEST_EXTRA)
 # `make test-<area>` builds and runs one area's runner, e.g. `make test-cgroups`.
 $(foreach a,$(TEST_AREAS),$(eval test-$(a): check-root deps all $(BUILD)/tests/test-$(a) ; $$(Q)tools/run-tests.sh $(BUILD)/tests/test-$(a)))
 
+# Benchmarks: each area's build.mk adds its runners to BENCH_BINS; they print report lines in the
+# format of tools/bench/stats.h. Figures come from one run, side by side with their peers.
+bench: check-root deps all $(BENCH_BINS)
+	$(Q)for b in $(BENCH_BINS); do echo "== $$(basename $$b)"; $$b || exit 1; done
+
 check-root:
 	@[ "$$(id -u)" = 0 ] || { echo "ember's tests and demo need root (namespaces, cgroups, mounts)" >&2; exit 1; }
 
