@@ -254,6 +254,8 @@ int bridge_attach_from_inside(struct em_netns_bridge *br, struct nl_sock *inside
 		ret = veth_add(inside, v.ifname, v.peer, br->node_fd, err);
 		if (ret != -EEXIST || tries == 8)
 			break;
+		if (nl_link_ifindex(inside, "veth", v.ifname, NULL) > 0)
+			break; /* the clash is inside the sandbox: a new peer name will not help */
 	}
 	if (ret < 0)
 		goto fail_addr;
