@@ -195,8 +195,10 @@ int em_netns_pool_acquire(struct em_netns_pool *pool, struct em_netns **out, str
 	if (ns) {
 		pool->n_ready--;
 		pool->st.hits++;
-		pthread_cond_signal(&pool->work);
 		pthread_mutex_unlock(&pool->lock);
+		/* Signalled after unlocking: the woken refill thread must not preempt us only to
+		 * block on the mutex we still hold. */
+		pthread_cond_signal(&pool->work);
 		*out = ns;
 		return 0;
 	}
