@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +21,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "runtime/caps.h"
 #include "runtime/oci.h"
 #include "runtime/seccomp.h"
 
@@ -529,5 +532,42 @@ Test(seccomp, free_is_idempotent)
 	compile_ok(&s, &prog);
 	em_seccomp_prog_free(&prog);
 	cr_assert_null(prog.insns);
+	em_seccomp_prog_free(&prog);
+}
+
+/* --- the ordering constraint the sandbox follows */
+
+static int load_without_sys_admin(const struct em_seccomp_prog *prog, bool nnp)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		uint64_t keep = 1ULL << CAP_KILL;
+		int cap, rc;
+
+		if (em_caps_set(keep, keep, 0, &cap) < 0)
+			_exit(100);
+		if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) < 0)
+			_exit(101);
+		rc = em_seccomp_load(prog);
+		_exit(rc == 0 ? 0 : -rc);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "status %#x", status);
+	return WEXITSTATUS(status);
+}
+
+Test(seccomp, loading_needs_no_new_privs_or_cap_sys_admin)
+{
+	struct em_oci_seccomp s = { .default_action = "SCMP_ACT_ALLOW",
+				    RULES({ .names = STRV("mkdir"), ERRNO(1) }) };
+	struct em_seccomp_prog prog;
+
+	compile_ok(&s, &prog);
+	/* why the sandbox loads before dropping capabilities unless no_new_privs is set */
+	cr_expect_eq(load_without_sys_admin(&prog, false), EACCES);
+	cr_expect_eq(load_without_sys_admin(&prog, true), 0);
 	em_seccomp_prog_free(&prog);
 }
