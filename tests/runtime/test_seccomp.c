@@ -571,3 +571,61 @@ Test(seccomp, loading_needs_no_new_privs_or_cap_sys_admin)
 	cr_expect_eq(load_without_sys_admin(&prog, true), 0);
 	em_seccomp_prog_free(&prog);
 }
+
+/* --- other architectures: i386 system calls made by an x86_64 process through int $0x80 */
+
+#if defined(__x86_64__)
+static long int80(long nr, long a0)
+{
+	long r;
+
+	__asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a0) : "memory");
+	return r;
+}
+
+#define I386_GETPID 20
+#define I386_MKDIR 39
+
+static void probe_i386_mkdir(int out)
+{
+	long r = int80(I386_MKDIR, 0); /* NULL path: EFAULT if the filter lets it through */
+
+	say(out, "i386_mkdir=%s", r < 0 ? strerrorname_np((int)-r) : "ok");
+}
+
+static bool kernel_runs_i386_syscalls(void)
+{
+	pid_t pid = fork();
+	int status;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(int80(I386_GETPID, 0) == getpid() ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+Test(seccomp, listed_i386_rules_apply_and_unlisted_i386_is_killed)
+{
+	struct em_oci_seccomp s = {
+		.default_action = "SCMP_ACT_ALLOW",
+		.architectures = STRV("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"),
+		RULES({ .names = STRV("mkdir"), ERRNO(EACCES) }),
+	};
+	struct em_seccomp_prog prog;
+	char out[128];
+	int status;
+
+	if (!kernel_runs_i386_syscalls())
+		cr_skip("this kernel runs no i386 system calls (ia32_emulation off)");
+	expect_output(&s, probe_i386_mkdir, "i386_mkdir=EACCES");
+
+	/* native only: an i386 call is a bad architecture, which kills */
+	s.architectures = (struct em_strv){ 0 };
+	compile_ok(&s, &prog);
+	status = run_filtered(&prog, probe_i386_mkdir, out, sizeof(out));
+	em_seccomp_prog_free(&prog);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "status %#x, output \"%s\"",
+		  status, out);
+}
+#endif
