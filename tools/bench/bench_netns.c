@@ -118,6 +118,39 @@ static void bench_refill(const char *name, struct em_netns_bridge *br, unsigned 
 	bench_free(&gaps);
 }
 
+/* The cross-process pool: claim from a directory of bind-mounted namespaces (what `ember run`
+ * would do), against creating one. Filled in batches off the measured path; the claimed namespaces
+ * are released after each batch, so their teardown does not run under the next claims. */
+static void bench_dir(struct bench_samples *create)
+{
+	enum { BATCH = 50 };
+	char dir[64];
+	struct bench_samples claim = { 0 };
+	struct em_err err = { 0 };
+	struct em_netns *ns[BATCH];
+
+	snprintf(dir, sizeof(dir), "/tmp/ember-bench-netnspool-%d", getpid());
+	if (em_netns_pool_dir_init(dir, &err) < 0)
+		die("pool dir", &err);
+	for (int b = 0; b < RUNS / BATCH; b++) {
+		if (em_netns_pool_dir_fill(dir, BATCH, &err) < 0)
+			die("pool dir fill", &err);
+		usleep(200000);
+		for (int i = 0; i < BATCH; i++) {
+			double t0 = bench_now_us();
+			if (em_netns_pool_dir_claim(dir, &ns[i], &err) < 0)
+				die("pool dir claim", &err);
+			bench_add(&claim, bench_now_us() - t0);
+		}
+		for (int i = 0; i < BATCH; i++)
+			em_netns_release(ns[i]);
+	}
+	if (em_netns_pool_dir_destroy(dir, &err) < 0)
+		die("pool dir destroy", &err);
+	bench_report_vs("netns claim from pool dir (none)", &claim, "us", "create new", create);
+	bench_free(&claim);
+}
+
 int main(void)
 {
 	struct bench_samples acq = { 0 }, rel = { 0 }, join = { 0 }, create = { 0 };
@@ -134,6 +167,7 @@ int main(void)
 	bench_report("netns create new (none)", &create, "us");
 	bench_report("netns setns into acquired", &join, "us");
 	bench_report("netns release (queue for destroy)", &rel, "us");
+	bench_dir(&create);
 	bench_free(&acq);
 	bench_free(&rel);
 	bench_free(&create);
