@@ -51,17 +51,15 @@ int em_cg_writef(int dfd, const char *cgpath, const char *file, struct em_err *e
 {
 	char buf[512];
 	va_list ap;
-	int n, ret;
+	int n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf))
-		return em_err_msg(err, EINVAL, "cgroup %s: value for %s too long", cgpath, file);
-	ret = em_write_at(dfd, file, buf, (size_t)n, err);
-	if (ret < 0)
-		em_err_prefix(err, "cgroup %s: ", cgpath);
-	return ret;
+		return em_err_msg(err, EINVAL, "value for %s too long", file);
+	(void)cgpath;
+	return em_write_at(dfd, file, buf, (size_t)n, err);
 }
 
 int em_cg_read(int dfd, const char *cgpath, const char *file, char *buf, size_t cap,
@@ -69,19 +67,15 @@ int em_cg_read(int dfd, const char *cgpath, const char *file, char *buf, size_t 
 {
 	ssize_t r = em_read_small_at(dfd, file, buf, cap, err);
 
-	if (r < 0)
-		return em_err_prefix(err, "cgroup %s: ", cgpath);
-	return 0;
+	(void)cgpath;
+	return r < 0 ? (int)r : 0;
 }
 
 int em_cg_read_u64(int dfd, const char *cgpath, const char *file, uint64_t *v,
 		   struct em_err *err)
 {
-	int ret = em_read_u64_at(dfd, file, v, err);
-
-	if (ret < 0)
-		em_err_prefix(err, "cgroup %s: ", cgpath);
-	return ret;
+	(void)cgpath;
+	return em_read_u64_at(dfd, file, v, err);
 }
 
 bool em_cg_kv(const char *text, const char *key, uint64_t *v)
@@ -102,8 +96,9 @@ int em_cg_read_procs(int dfd, const char *cgpath, pid_t **pids, size_t *n, struc
 	cleanup_free char *text = NULL;
 	int ret = em_read_file_at(dfd, "cgroup.procs", &text, NULL, err);
 
+	(void)cgpath;
 	if (ret < 0)
-		return em_err_prefix(err, "cgroup %s: ", cgpath);
+		return ret;
 	for (char *p = text, *end; *p; p = end) {
 		long v = strtol(p, &end, 10);
 		pid_t *np;
@@ -112,7 +107,7 @@ int em_cg_read_procs(int dfd, const char *cgpath, pid_t **pids, size_t *n, struc
 			break;
 		np = realloc(*pids, (*n + 1) * sizeof(pid_t));
 		if (!np)
-			return em_err_set(err, ENOMEM, "cgroup %s: read cgroup.procs", cgpath);
+			return em_err_set(err, ENOMEM, "read cgroup.procs");
 		*pids = np;
 		(*pids)[(*n)++] = (pid_t)v;
 		while (*end == '\n')
@@ -437,7 +432,7 @@ int em_cg_create(struct em_cg_root *root, const char *path, const struct em_cg_l
 		}
 	}
 	if (ret < 0) {
-		em_err_prefix(err, "create cgroup %s: ", cg->path);
+		em_err_prefix(err, "create cgroup %s", cg->path);
 		em_cg_close(cg);
 		return ret;
 	}
@@ -456,7 +451,7 @@ int em_cg_open(struct em_cg_root *root, const char *path, struct em_cg **out, st
 	ret = root->ops->make(cg, false, err);
 	if (ret < 0) {
 		em_cg_close(cg);
-		return ret;
+		return em_err_prefix(err, "open cgroup %s", path);
 	}
 	set_id(cg);
 	*out = cg;
@@ -475,7 +470,9 @@ uint64_t em_cg_id(const struct em_cg *cg)
 
 int em_cg_attach(struct em_cg *cg, pid_t pid, struct em_err *err)
 {
-	return cg->root->ops->attach(cg, pid, err);
+	int ret = cg->root->ops->attach(cg, pid, err);
+
+	return ret < 0 ? em_err_prefix(err, "attach pid %d to cgroup %s", (int)pid, cg->path) : 0;
 }
 
 int em_cg_clone_fd(struct em_cg *cg, struct em_err *err)
@@ -501,23 +498,29 @@ int em_cg_update(struct em_cg *cg, const struct em_cg_limits *limits, struct em_
 	int ret = cg->root->ops->apply(cg, limits, err);
 
 	if (ret < 0)
-		em_err_prefix(err, "update cgroup %s: ", cg->path);
+		em_err_prefix(err, "update cgroup %s", cg->path);
 	return ret;
 }
 
 int em_cg_freeze(struct em_cg *cg, struct em_err *err)
 {
-	return cg->root->ops->set_frozen(cg, true, err);
+	int ret = cg->root->ops->set_frozen(cg, true, err);
+
+	return ret < 0 ? em_err_prefix(err, "freeze cgroup %s", cg->path) : 0;
 }
 
 int em_cg_thaw(struct em_cg *cg, struct em_err *err)
 {
-	return cg->root->ops->set_frozen(cg, false, err);
+	int ret = cg->root->ops->set_frozen(cg, false, err);
+
+	return ret < 0 ? em_err_prefix(err, "thaw cgroup %s", cg->path) : 0;
 }
 
 int em_cg_frozen(struct em_cg *cg, bool *frozen, struct em_err *err)
 {
-	return cg->root->ops->frozen(cg, frozen, err);
+	int ret = cg->root->ops->frozen(cg, frozen, err);
+
+	return ret < 0 ? em_err_prefix(err, "read freezer state of cgroup %s", cg->path) : 0;
 }
 
 static int cmp_pid(const void *a, const void *b)
@@ -540,7 +543,7 @@ int em_cg_pids(struct em_cg *cg, pid_t **pids, size_t *n, struct em_err *err)
 			ret = em_cg_read_procs(cg->hier_fd[i], cg->path, &v, &cnt, err);
 	if (ret < 0) {
 		free(v);
-		return ret;
+		return em_err_prefix(err, "list processes of cgroup %s", cg->path);
 	}
 	qsort(v, cnt, sizeof(pid_t), cmp_pid);
 	for (size_t i = 0; i < cnt; i++)
@@ -560,7 +563,7 @@ int em_cg_kill(struct em_cg *cg, int sig, struct em_err *err)
 	if (sig == SIGKILL) {
 		ret = cg->root->ops->kill_all(cg, err);
 		if (ret < 0)
-			em_err_prefix(err, "kill cgroup %s: ", cg->path);
+			em_err_prefix(err, "kill cgroup %s", cg->path);
 		return ret;
 	}
 	/* other signals: the processes may handle them, nothing to wait for */
@@ -569,7 +572,7 @@ int em_cg_kill(struct em_cg *cg, int sig, struct em_err *err)
 		return ret;
 	for (size_t i = 0; i < n; i++)
 		if (kill(pids[i], sig) < 0 && errno != ESRCH)
-			return em_err_set(err, errno, "cgroup %s: kill pid %d with signal %d",
+			return em_err_set(err, errno, "kill cgroup %s: pid %d, signal %d",
 					  cg->path, (int)pids[i], sig);
 	return 0;
 }
@@ -578,7 +581,9 @@ int em_cg_stats(struct em_cg *cg, struct em_cg_stats *st, struct em_err *err)
 {
 	memset(st, 0, sizeof(*st));
 	st->memory_max = st->pids_max = UINT64_MAX;
-	return cg->root->ops->stats(cg, st, err);
+	int ret = cg->root->ops->stats(cg, st, err);
+
+	return ret < 0 ? em_err_prefix(err, "read stats of cgroup %s", cg->path) : 0;
 }
 
 int em_cg_destroy(struct em_cg *cg, bool force, struct em_err *err)
@@ -596,11 +601,11 @@ int em_cg_destroy(struct em_cg *cg, bool force, struct em_err *err)
 	if (n) {
 		ret = em_cg_kill(cg, SIGKILL, err);
 		if (ret < 0)
-			return em_err_prefix(err, "destroy cgroup %s: ", cg->path);
+			return em_err_prefix(err, "destroy cgroup %s", cg->path);
 	}
 	ret = cg->root->ops->remove(cg, err);
 	if (ret < 0)
-		return em_err_prefix(err, "destroy cgroup %s: ", cg->path);
+		return em_err_prefix(err, "destroy cgroup %s", cg->path);
 	em_cg_close(cg);
 	return 0;
 }
@@ -614,7 +619,7 @@ int em_cg_gc(struct em_cg_root *root, struct em_err *err)
 	for (size_t i = 0; ret == 0 && i < root->n_hier; i++)
 		ret = em_cg_rmdir_tree(root->hier_fd[i], root->parent, &removed, err);
 	if (ret < 0)
-		return em_err_prefix(err, "gc below cgroup %s: ", root->parent);
+		return em_err_prefix(err, "gc below cgroup %s", root->parent);
 	if (removed)
 		em_info(root->log, "cgroup gc: removed %d empty cgroup director%s below %s", removed,
 			removed > 1 ? "ies" : "y", root->parent);

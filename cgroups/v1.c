@@ -49,13 +49,13 @@ static int cpuset_inherit(int parent_fd, int dir_fd, const char *path, void *arg
 		char cur[256], par[256];
 
 		if (em_read_small_at(dir_fd, files[i], cur, sizeof(cur), err) < 0)
-			return em_err_prefix(err, "cgroup %s: ", path);
+			return em_err_prefix(err, "cgroup %s", path);
 		if (cur[0] && cur[0] != '\n')
 			continue;
 		if (em_read_small_at(parent_fd, files[i], par, sizeof(par), err) < 0)
-			return em_err_prefix(err, "parent of cgroup %s: ", path);
+			return em_err_prefix(err, "parent of cgroup %s", path);
 		if (em_write_str_at(dir_fd, files[i], par, err) < 0)
-			return em_err_prefix(err, "cgroup %s: ", path);
+			return em_err_prefix(err, "cgroup %s", path);
 	}
 	return 0;
 }
@@ -104,13 +104,13 @@ static int v1_root_init(struct em_cg_root *root, struct em_err *err)
 	for (size_t h = 0; h < root->n_hier; h++) {
 		fd = em_cg_mkdir_p(root->hier_fd[h], root->parent, false, hook_for(root, h), NULL, err);
 		if (fd < 0)
-			return em_err_prefix(err, "create ember's parent cgroup: ");
+			return em_err_prefix(err, "create ember's parent cgroup %s", root->parent);
 		close(fd);
 	}
 	if (root->unified_fd >= 0) {
 		fd = em_cg_mkdir_p(root->unified_fd, root->parent, false, NULL, NULL, err);
 		if (fd < 0)
-			return em_err_prefix(err, "create ember's parent cgroup (unified): ");
+			return em_err_prefix(err, "create ember's parent cgroup %s (unified)", root->parent);
 		close(fd);
 	}
 	return 0;
@@ -373,14 +373,13 @@ static int v1_apply(struct em_cg *cg, const struct em_cg_limits *l, struct em_er
 		int c;
 
 		if (strchr(file, '/'))
-			return em_err_msg(err, EINVAL, "cgroup %s: \"%s\" is not a cgroup file name",
-					  cg->path, file);
+			return em_err_msg(err, EINVAL, "\"%s\" is not a cgroup file name", file);
 		for (c = 0; c < CTRL_N; c++)
 			if (strlen(em_cg_ctrl_names[c]) == n && !strncmp(file, em_cg_ctrl_names[c], n))
 				break;
 		if (c == CTRL_N || cfd(cg, c) < 0)
-			return em_err_msg(err, ENOTSUP, "cgroup %s: %s: no mounted cgroup v1 controller "
-					  "owns this file", cg->path, file);
+			return em_err_msg(err, ENOTSUP, "%s: no mounted cgroup v1 controller owns "
+					  "this file", file);
 		if ((ret = W(c, file, "%s", l->raw[i].value)) < 0)
 			return ret;
 	}
@@ -394,7 +393,7 @@ static int v1_attach(struct em_cg *cg, pid_t pid, struct em_err *err)
 		int ret = em_cg_writef(cg->unified_fd, cg->path, "cgroup.procs", err, "%d", (int)pid);
 
 		if (ret < 0)
-			return em_err_prefix(err, "attach pid %d (unified): ", (int)pid);
+			return em_err_prefix(err, "unified hierarchy");
 	}
 	for (size_t h = 0; h < cg->root->n_hier; h++) {
 		if (cg->hier_fd[h] < 0)
@@ -402,7 +401,7 @@ static int v1_attach(struct em_cg *cg, pid_t pid, struct em_err *err)
 		int ret = em_cg_writef(cg->hier_fd[h], cg->path, "cgroup.procs", err, "%d", (int)pid);
 
 		if (ret < 0)
-			return em_err_prefix(err, "attach pid %d: ", (int)pid);
+			return ret;
 	}
 	return 0;
 }
@@ -421,23 +420,21 @@ static int freezer_is(void *arg, struct em_err *err)
 	if (!strncmp(buf, w->state, strlen(w->state)))
 		return 1;
 	/* FREEZING can stall on a task that was busy in the kernel: asking again retries it */
-	if (em_write_str_at(cfd(w->cg, CTRL_FREEZER), "freezer.state", w->state, err) < 0)
-		return em_err_prefix(err, "cgroup %s: ", w->cg->path);
-	return 0;
+	ret = em_write_str_at(cfd(w->cg, CTRL_FREEZER), "freezer.state", w->state, err);
+	return ret < 0 ? ret : 0;
 }
 
 static int v1_set_frozen(struct em_cg *cg, bool frozen, struct em_err *err)
 {
 	struct freezer_want w = { cg, frozen ? "FROZEN" : "THAWED" };
-	char what[300];
 	int ret;
 
-	if ((ret = need(cg, CTRL_FREEZER, frozen ? "freeze" : "thaw", err)) < 0)
+	if ((ret = need(cg, CTRL_FREEZER, "freezer", err)) < 0)
 		return ret;
 	if ((ret = W(CTRL_FREEZER, "freezer.state", "%s", w.state)) < 0)
 		return ret;
-	snprintf(what, sizeof(what), "%s cgroup %s", frozen ? "freeze" : "thaw", cg->path);
-	return em_cg_wait(freezer_is, &w, what, err);
+	return em_cg_wait(freezer_is, &w, frozen ? "freezer.state FROZEN" : "freezer.state THAWED",
+			  err);
 }
 
 static int v1_frozen(struct em_cg *cg, bool *frozen, struct em_err *err)
@@ -486,21 +483,19 @@ static int v1_kill_all(struct em_cg *cg, struct em_err *err)
 			return ret;
 		for (size_t i = 0; i < n; i++)
 			if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH)
-				return em_err_set(err, errno, "cgroup %s: kill pid %d", cg->path,
-						  (int)pids[i]);
+				return em_err_set(err, errno, "kill pid %d", (int)pids[i]);
 		if (use_freezer && (ret = v1_set_frozen(cg, false, err)) < 0)
 			return ret;
 		if (!n)
 			return 0;
 		/* a killed task leaves cgroup.procs once it has exited */
-		ret = em_cg_wait(is_empty, cg, "wait until the cgroup is empty", err);
+		ret = em_cg_wait(is_empty, cg, "empty cgroup.procs", err);
 		if (ret == 0)
 			return 0;
 		if (ret != -ETIMEDOUT)
 			return ret;
 	}
-	return em_err_msg(err, ETIMEDOUT, "cgroup %s: processes keep appearing after SIGKILL",
-			  cg->path);
+	return em_err_msg(err, ETIMEDOUT, "processes keep appearing after SIGKILL");
 }
 
 static int read_opt(struct em_cg *cg, enum em_cg_ctrl c, const char *file, uint64_t *v,
@@ -516,7 +511,7 @@ static int read_opt(struct em_cg *cg, enum em_cg_ctrl c, const char *file, uint6
 	if (ret == -ENOENT)
 		return 0;
 	if (ret < 0)
-		return em_err_prefix(err, "cgroup %s: ", cg->path);
+		return ret;
 	if (present)
 		*present = true;
 	return 0;

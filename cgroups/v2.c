@@ -43,7 +43,7 @@ static int enable_ctrls(int parent_fd, int dir_fd, const char *path, void *arg,
 
 	(void)dir_fd;
 	if (em_read_small_at(parent_fd, "cgroup.subtree_control", cur, sizeof(cur), err) < 0)
-		return em_err_prefix(err, "cgroup parent of %s: ", path);
+		return em_err_prefix(err, "parent of cgroup %s", path);
 	for (size_t i = 0; i < EM_ARRAY_SIZE(v2_ctrl_names); i++) {
 		if (!(root->v2_ctrls & v2_ctrl_names[i].bit) || has_word(cur, v2_ctrl_names[i].name))
 			continue;
@@ -53,7 +53,7 @@ static int enable_ctrls(int parent_fd, int dir_fd, const char *path, void *arg,
 	if (!want[0])
 		return 0;
 	if (em_write_str_at(parent_fd, "cgroup.subtree_control", want, err) < 0)
-		return em_err_prefix(err, "enable controllers for cgroup %s: ", path);
+		return em_err_prefix(err, "enable controllers for cgroup %s", path);
 	return 0;
 }
 
@@ -66,13 +66,13 @@ static int v2_root_init(struct em_cg_root *root, struct em_err *err)
 	if (root->unified_fd < 0)
 		return em_err_set(err, errno, "open %s", EM_CG_FS);
 	if (em_read_small_at(root->unified_fd, "cgroup.controllers", avail, sizeof(avail), err) < 0)
-		return em_err_prefix(err, "cgroup2 at %s: ", EM_CG_FS);
+		return em_err_prefix(err, "cgroup2 at %s", EM_CG_FS);
 	for (size_t i = 0; i < EM_ARRAY_SIZE(v2_ctrl_names); i++)
 		if (has_word(avail, v2_ctrl_names[i].name))
 			root->v2_ctrls |= v2_ctrl_names[i].bit;
 	fd = em_cg_mkdir_p(root->unified_fd, root->parent, false, enable_ctrls, root, err);
 	if (fd < 0)
-		return em_err_prefix(err, "create ember's parent cgroup: ");
+		return em_err_prefix(err, "create ember's parent cgroup %s", root->parent);
 	close(fd);
 	return 0;
 }
@@ -213,8 +213,8 @@ static int v2_apply(struct em_cg *cg, const struct em_cg_limits *l, struct em_er
 
 	for (size_t i = 0; i < l->n_raw; i++) {
 		if (strchr(l->raw[i].file, '/'))
-			return em_err_msg(err, EINVAL, "cgroup %s: \"%s\" is not a cgroup file name",
-					  cg->path, l->raw[i].file);
+			return em_err_msg(err, EINVAL, "\"%s\" is not a cgroup file name",
+					  l->raw[i].file);
 		if ((ret = W(l->raw[i].file, "%s", l->raw[i].value)) < 0)
 			return ret;
 	}
@@ -244,13 +244,12 @@ static int events_is(void *arg, struct em_err *err)
 static int v2_set_frozen(struct em_cg *cg, bool frozen, struct em_err *err)
 {
 	struct events_want w = { cg, "frozen", frozen };
-	char what[300];
 	int ret = W("cgroup.freeze", "%d", frozen);
 
 	if (ret < 0)
 		return ret;
-	snprintf(what, sizeof(what), "%s cgroup %s", frozen ? "freeze" : "thaw", cg->path);
-	return em_cg_wait(events_is, &w, what, err);
+	return em_cg_wait(events_is, &w, frozen ? "cgroup.events frozen 1" : "cgroup.events frozen 0",
+			  err);
 }
 
 static int v2_frozen(struct em_cg *cg, bool *frozen, struct em_err *err)
@@ -286,7 +285,7 @@ static int v2_kill_all(struct em_cg *cg, struct em_err *err)
 	} else if (ret < 0) {
 		return ret;
 	}
-	return em_cg_wait(events_is, &w, "wait until the cgroup is empty", err);
+	return em_cg_wait(events_is, &w, "cgroup.events populated 0", err);
 }
 
 static int read_kv_file(struct em_cg *cg, const char *file, char *buf, size_t cap,
@@ -298,7 +297,7 @@ static int read_kv_file(struct em_cg *cg, const char *file, char *buf, size_t ca
 		return 1;
 	if (r == -ENOENT) /* controller not enabled here */
 		return 0;
-	return em_err_prefix(err, "cgroup %s: ", cg->path);
+	return (int)r;
 }
 
 static int read_opt_u64(struct em_cg *cg, const char *file, uint64_t *v, bool *present,
@@ -310,7 +309,7 @@ static int read_opt_u64(struct em_cg *cg, const char *file, uint64_t *v, bool *p
 		*present = ret == 0;
 	if (ret == -ENOENT)
 		return 0;
-	return ret < 0 ? em_err_prefix(err, "cgroup %s: ", cg->path) : 0;
+	return ret < 0 ? ret : 0;
 }
 
 static int v2_stats(struct em_cg *cg, struct em_cg_stats *st, struct em_err *err)

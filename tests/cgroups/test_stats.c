@@ -1,0 +1,75 @@
+/* tests/cgroups/test_stats.c — stats are the kernel's numbers: CPU usage grows with work and
+ * splits into user and system, pids are counted, the limits read back. */
+#include "helpers.h"
+
+TestSuite(cg_stats, .init = t_setup, .fini = t_teardown, .timeout = 60);
+
+static int spin_ms(long ms)
+{
+	double end = t_now_s() + ms / 1e3;
+	volatile unsigned long x = 0;
+
+	while (t_now_s() < end)
+		x++;
+	return 0;
+}
+
+Test(cg_stats, cpu_and_pids)
+{
+	struct em_err err = { 0 };
+	struct em_cg_limits l = { 0 };
+	struct em_cg_stats st;
+	struct em_cg *cg;
+	pid_t pid;
+
+	l.pids_max.set = true;
+	l.pids_max.v = 100;
+	cg = t_create("ember-test-stats", &l);
+	cr_assert_eq(em_cg_stats(cg, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(st.cpu_usage_ns, 0);
+	cr_assert_eq(st.pids_current, 0);
+	cr_assert_eq(st.pids_max, 100);
+
+	pid = t_spawn(cg, spin_ms, 300);
+	t_spawn(cg, t_sleep_forever, 0);
+	usleep(50000);
+	cr_assert_eq(em_cg_stats(cg, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(st.pids_current, 2);
+	cr_assert_eq(t_reap(pid), 0);
+	cr_assert_eq(em_cg_stats(cg, &st, &err), 0, "%s", err.msg);
+	cr_log_info("cpu usage %" PRIu64 " ns (user %" PRIu64 ", system %" PRIu64 ")", st.cpu_usage_ns,
+		    st.cpu_user_ns, st.cpu_system_ns);
+	/* 300 ms of spinning on a shared machine: at least 100 ms of CPU, at most 400 */
+	cr_assert_gt(st.cpu_usage_ns, 100000000);
+	cr_assert_lt(st.cpu_usage_ns, 400000000);
+	cr_assert_gt(st.cpu_user_ns, st.cpu_system_ns);
+	/* v1 splits user/system by ticks: close to, not exactly, the total */
+	cr_assert_leq(st.cpu_user_ns, st.cpu_usage_ns * 11 / 10 + 20000000);
+	/* same numbers as the kernel file, to the µs or ns it reports */
+	if (t_is_v2()) {
+		uint64_t usec = 0;
+		char *s = strstr(t_knob(cg, "", "", "cpu.stat"), "usage_usec ");
+
+		cr_assert_not_null(s);
+		usec = strtoull(s + 11, NULL, 10);
+		cr_assert_eq(usec * 1000, st.cpu_usage_ns);
+	} else {
+		cr_assert_eq(strtoull(t_knob(cg, "cpuacct", "cpuacct.usage", ""), NULL, 10),
+			     st.cpu_usage_ns);
+	}
+	cr_assert_eq(st.pids_current, 1);
+}
+
+Test(cg_stats, unlimited_reads_as_max)
+{
+	struct em_err err = { 0 };
+	struct em_cg_stats st;
+	struct em_cg *cg = t_create("ember-test-unl", NULL);
+
+	cr_assert_eq(em_cg_stats(cg, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(st.memory_max, UINT64_MAX);
+	cr_assert_eq(st.pids_max, UINT64_MAX);
+	cr_assert_eq(st.oom_events, 0);
+	cr_assert_eq(st.oom_kill_events, 0);
+	cr_assert_eq(st.cpu_nr_throttled, 0);
+}
