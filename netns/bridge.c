@@ -107,7 +107,7 @@ static int bridge_setup(struct em_netns_bridge *br, struct em_err *err)
 		return ret;
 	br->ifindex = ret;
 	ret = nl_addr_add(br->sk, br->ifindex, host_addr(br, 1), br->prefixlen, br->name, err);
-	if (ret < 0 && err->code != EEXIST)
+	if (ret < 0 && ret != -EEXIST)
 		return ret;
 	return nl_link_up(br->sk, br->ifindex, 0, "bridge", br->name, err);
 }
@@ -294,7 +294,8 @@ fail_veth:
 	}
 fail_addr:
 	addr_free(br, v.addr);
-	return em_err_prefix(err, "attach to bridge %s", br->name);
+	em_err_prefix(err, "attach to bridge %s", br->name);
+	return ret;
 }
 
 int em_netns_bridge_attach(struct em_netns_bridge *br, int nsfd, struct em_netns_veth *out,

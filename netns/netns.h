@@ -163,7 +163,8 @@ void em_netns_pool_stats(struct em_netns_pool *pool, struct em_netns_pool_stats 
 /* Change the target size; the refill thread grows or trims the pool. */
 void em_netns_pool_resize(struct em_netns_pool *pool, unsigned size);
 /* Stop the thread and destroy every ready and pending namespace. Namespaces still held by callers
- * must be released before. */
+ * stay valid: each is destroyed synchronously by its em_netns_release(), and the last one frees
+ * the pool. */
 void em_netns_pool_destroy(struct em_netns_pool *pool);
 
 /* ---- pool of namespaces bind-mounted under a directory (across processes, mode NONE) ---- */

@@ -93,8 +93,10 @@ int ns_create_on_this_thread(struct em_netns_bridge *br, struct em_netns *ns, st
 	memset(ns, 0, sizeof(*ns));
 	ns->fd = -1;
 	ret = with_new_ns(&fd, configure_here, &a, err);
-	if (ret < 0)
-		return em_err_prefix(err, "create network namespace");
+	if (ret < 0) {
+		em_err_prefix(err, "create network namespace");
+		return ret;
+	}
 	ns->fd = fd;
 	ns->ino = em_netns_fd_ino(fd);
 	ns->mode = br ? EM_NETNS_BRIDGE : EM_NETNS_NONE;

@@ -22,7 +22,9 @@ struct em_netns_pool {
 	pthread_cond_t changed;      /* em_netns_pool_wait waits on it */
 	struct em_netns *ready, *dead;
 	unsigned n_ready, n_dead, target;
+	unsigned outstanding;        /* acquired, not yet released */
 	bool stop, thread_started;
+	bool orphaned;               /* destroyed while namespaces were out: the last release frees */
 	pthread_t thread;
 	struct em_netns_bridge *br;  /* NULL in mode NONE */
 	struct em_netns_pool_stats st;
@@ -195,6 +197,7 @@ int em_netns_pool_acquire(struct em_netns_pool *pool, struct em_netns **out, str
 	if (ns) {
 		pool->n_ready--;
 		pool->st.hits++;
+		pool->outstanding++;
 		pthread_mutex_unlock(&pool->lock);
 		/* Signalled after unlocking: the woken refill thread must not preempt us only to
 		 * block on the mutex we still hold. */
@@ -209,22 +212,45 @@ int em_netns_pool_acquire(struct em_netns_pool *pool, struct em_netns **out, str
 	/* Empty: create on the caller's thread rather than wait for the refill thread, which may be
 	 * busy destroying; the miss is in the stats. */
 	ret = create_one(pool, &ns, err);
-	if (ret < 0)
-		return em_err_prefix(err, "network namespace pool empty");
+	if (ret < 0) {
+		em_err_prefix(err, "network namespace pool empty");
+		return ret;
+	}
 	pthread_mutex_lock(&pool->lock);
 	pool->st.created++;
+	pool->outstanding++;
 	pthread_mutex_unlock(&pool->lock);
 	*out = ns;
 	return 0;
 }
 
+static void pool_free(struct em_netns_pool *pool)
+{
+	pthread_cond_destroy(&pool->work);
+	pthread_cond_destroy(&pool->changed);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}
+
 void pool_release(struct em_netns_pool *pool, struct em_netns *ns)
 {
+	bool last;
+
 	pthread_mutex_lock(&pool->lock);
-	push(&pool->dead, ns);
-	pool->n_dead++;
-	pthread_cond_signal(&pool->work);
+	pool->outstanding--;
+	if (!pool->orphaned) {
+		push(&pool->dead, ns);
+		pool->n_dead++;
+		pthread_cond_signal(&pool->work);
+		pthread_mutex_unlock(&pool->lock);
+		return;
+	}
+	/* The pool is gone (no thread): destroy here; the last namespace out frees the pool. */
+	last = pool->outstanding == 0;
 	pthread_mutex_unlock(&pool->lock);
+	ns_destroy(ns);
+	if (last)
+		pool_free(pool);
 }
 
 int em_netns_pool_wait(struct em_netns_pool *pool, unsigned ready, int timeout_ms,
@@ -240,7 +266,8 @@ int em_netns_pool_wait(struct em_netns_pool *pool, unsigned ready, int timeout_m
 			if (pool->last_ret) {
 				if (err)
 					*err = pool->last_err;
-				ret = em_err_prefix(err, "refill network namespace pool");
+				em_err_prefix(err, "refill network namespace pool");
+				ret = pool->last_ret;
 			} else {
 				ret = em_err_msg(err, ETIMEDOUT,
 						 "network namespace pool: %u of %u ready after %d ms",
@@ -273,6 +300,7 @@ void em_netns_pool_resize(struct em_netns_pool *pool, unsigned size)
 void em_netns_pool_destroy(struct em_netns_pool *pool)
 {
 	struct em_netns *ns;
+	bool orphan;
 
 	if (!pool)
 		return;
@@ -286,8 +314,10 @@ void em_netns_pool_destroy(struct em_netns_pool *pool)
 		ns_destroy(ns);
 	while ((ns = pop(&pool->ready)))
 		ns_destroy(ns);
-	pthread_cond_destroy(&pool->work);
-	pthread_cond_destroy(&pool->changed);
-	pthread_mutex_destroy(&pool->lock);
-	free(pool);
+	pthread_mutex_lock(&pool->lock);
+	orphan = pool->outstanding > 0;
+	pool->orphaned = orphan;
+	pthread_mutex_unlock(&pool->lock);
+	if (!orphan)
+		pool_free(pool);
 }

@@ -137,8 +137,10 @@ int em_netns_pool_dir_fill(const char *dir, unsigned target, struct em_err *err)
 		return have;
 	for (; (unsigned)have + made < target; made++) {
 		int ret = add_entry(dir, err);
-		if (ret < 0)
-			return em_err_prefix(err, "fill namespace pool %s (%d made)", dir, made);
+		if (ret < 0) {
+			em_err_prefix(err, "fill namespace pool %s (%d made)", dir, made);
+			return ret;
+		}
 	}
 	return made;
 }

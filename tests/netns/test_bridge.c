@@ -205,9 +205,25 @@ Test(bridge, attach_joined_namespace_and_errors_name_the_interface)
 	em_netns_release(ns);
 }
 
+/* Named namespaces (`ip netns` style) under /run/netns whose name starts with ember-. */
+static int named_ember_netns(void)
+{
+	DIR *d = opendir("/run/netns");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, "ember-", 6) == 0;
+	closedir(d);
+	return n;
+}
+
 Test(bridge, nothing_left)
 {
 	teardown();
+	cr_assert_eq(named_ember_netns(), 0, "no named ember namespace");
 	cr_assert_eq(count_fds(), fds0, "fds: %d vs %d", count_fds(), fds0);
 	assert_root_untouched();
 }

@@ -22,7 +22,7 @@ static void assert_clean(void)
 {
 	cr_assert_eq(count_fds(), fds0, "fds left: %d, had %d", count_fds(), fds0);
 	cr_assert_eq(count_threads(), threads0, "threads left");
-	cr_assert_eq(count_mounts("ember-"), 0, "ember mounts left");
+	cr_assert_eq(count_mounts("/tmp/ember-test-netns-"), 0, "ember mounts left");
 }
 
 TestSuite(pool, .init = setup, .timeout = 60);
@@ -229,5 +229,24 @@ Test(pool, create_join_and_mount)
 	cr_assert(strstr(err.msg, "not a network namespace"), "%s", err.msg);
 	cr_assert_eq(em_netns_join_path("/nonexistent/ns", &joined, &err), -ENOENT);
 	cr_assert_eq(rmdir(dir), 0);
+	assert_clean();
+}
+
+Test(pool, destroyed_while_a_namespace_is_out)
+{
+	struct em_netns_pool_cfg cfg = { .size = 2 };
+	struct em_netns_pool *pool;
+	struct em_netns *ns;
+	struct em_err err = { 0 };
+
+	cr_assert_eq(em_netns_pool_new(&cfg, &pool, &err), 0, "%s", err.msg);
+	cr_assert_eq(em_netns_pool_acquire(pool, &ns, &err), 0, "%s", err.msg);
+	em_netns_pool_destroy(pool);
+	cr_assert_eq(count_threads(), threads0, "refill thread stopped");
+	cr_assert_eq(count_fds(), fds0 + 1, "only the namespace still out is held");
+	struct link_q q = { .name = "lo" };
+	cr_assert_eq(query_links(ns->fd, &q), 0);
+	cr_assert(q.flags & IFF_UP, "still usable");
+	em_netns_release(ns); /* destroys it and frees the pool */
 	assert_clean();
 }
