@@ -34,7 +34,10 @@
  * A refill *thread* rather than a helper process: the namespace fd is then already in the host's
  * fd table (no SCM_RIGHTS hop), there is no fork of a large host (~0.5 ms plus copy-on-write
  * faults, 10-20x dearer on this VM), and the pool lock protects shared state directly.
- * The pool is usable from any number of threads.
+ * The pool is usable from any number of threads. Its fds are O_CLOEXEC, but a child forked
+ * without exec (a zygote's instances) inherits them and would keep released namespaces alive
+ * (never reused: only their teardown is delayed); fork such children from a process without a
+ * pool, or close the pool's fds in them.
  *
  * For short-lived processes (the `ember` OCI CLI) em_netns_pool_dir_* keep ready namespaces
  * bind-mounted under a state directory (e.g. /run/ember/netns-pool/ember-<pid>-<n>); a claim opens
