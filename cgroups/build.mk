@@ -1,0 +1,11 @@
+# cgroups/: the library is built by the top-level Makefile (libem_cgroups.a from cgroups/*.c).
+# Here: the pure-cgroup-v2 run of the cgroups tests in a VM (tools/vm/), added to `make test`,
+# and the cgroups benchmark, added to `make bench`.
+
+# test-cgroup2: boot Debian's kernel with cgroup_no_v1=all under qemu (TCG) and run
+# build/tests/test-cgroups inside; fails if any test fails in the VM.
+VM_TEST_BINS += $(BUILD)/tests/test-cgroups
+TEST_EXTRA   += test-cgroup2
+.PHONY: test-cgroup2
+test-cgroup2: check-root deps $(BUILD)/vm/vmlinuz $(BUILD)/tests/test-cgroups
+	$(call vm_run,cgroup2,$(BUILD)/tests/test-cgroups)
