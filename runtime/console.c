@@ -256,6 +256,11 @@ int em_console_recv(int sock, int *master_fd, struct em_err *err)
 /* A write to a pipe after POLLOUT does not block if it is at most one page. */
 #define PROXY_OUT_CHUNK 4096
 
+struct pbuf {
+	char d[PROXY_BUF];
+	size_t off, len;
+};
+
 struct em_console_proxy {
 	pthread_t thread;
 	int master, in, out;
@@ -264,11 +269,7 @@ struct em_console_proxy {
 	int master_flags;          /* restored at stop (the master is made non-blocking) */
 	bool in_raw;               /* in_fd's mode was changed: restore `saved` */
 	struct termios saved;
-};
-
-struct pbuf {
-	char d[PROXY_BUF];
-	size_t off, len;
+	struct pbuf to_master, to_out; /* owned by the thread */
 };
 
 static void copy_winsize(struct em_console_proxy *p)
@@ -324,7 +325,7 @@ static bool flush_some(int fd, struct pbuf *b, size_t chunk)
 static void *proxy_main(void *arg)
 {
 	struct em_console_proxy *p = arg;
-	struct pbuf *to_master = malloc(sizeof(*to_master)), *to_out = malloc(sizeof(*to_out));
+	struct pbuf *to_master = &p->to_master, *to_out = &p->to_out;
 	bool in_open = true, master_open = true, out_ok = true, eof_pending = false;
 	bool stopping = false;
 	int64_t stop_at = 0;
@@ -332,12 +333,6 @@ static void *proxy_main(void *arg)
 	sigset_t winch;
 	int sfd = -1;
 
-	if (!to_master || !to_out) {
-		free(to_master);
-		free(to_out);
-		return NULL;
-	}
-	to_master->off = to_master->len = to_out->off = to_out->len = 0;
 	/* This thread was created with every signal blocked; SIGWINCH arrives through a signalfd
 	 * (only when some terminal's size is followed). */
 	if (p->size_src >= 0) {
@@ -418,8 +413,6 @@ static void *proxy_main(void *arg)
 	}
 	if (sfd >= 0)
 		close(sfd);
-	free(to_master);
-	free(to_out);
 	return NULL;
 }
 

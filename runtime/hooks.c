@@ -334,7 +334,10 @@ static int watch_hook(const struct em_oci_hook *h, const char *what, pid_t pid, 
 		      struct hook_pipes *p, struct em_log *log, struct em_err *err)
 {
 	struct capture out = { .fd = take_fd(&p->out[0]) }, errc = { .fd = take_fd(&p->err[0]) };
-	int64_t deadline = h->timeout.set ? now_ms() + h->timeout.v * 1000 : -1;
+	/* a timeout too large to add up is no timeout (the parser only checks that it is > 0) */
+	int64_t deadline = h->timeout.set && h->timeout.v > 0 && h->timeout.v < INT64_MAX / 2000
+				   ? now_ms() + h->timeout.v * 1000
+				   : -1;
 	bool timed_out = false;
 	int r, status = 0;
 

@@ -19,6 +19,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "runtime/hooks.h"
+#include "tests/runtime/bundle.h"
 
 static char dir[] = "/tmp/ember-test-hooks-XXXXXX";
 static int fds_before;
@@ -447,4 +448,77 @@ Test(hooks, only_the_requested_kind_runs_in_order)
 	cr_expect_str_eq(order, "0\n1\n2\n3\n");
 	free(order);
 	cr_expect_eq(em_hooks_run(NULL, EM_HOOK_PRESTART, state, NULL, &err), 0);
+}
+
+/* createContainer/startContainer hooks run from a single-threaded child that has already
+ * entered the container's root: nothing of the host fs may be needed (here: no /proc, no
+ * /bin/sh of the host, only the static busybox of the test rootfs). */
+Test(hooks, runs_from_a_chrooted_single_threaded_child)
+{
+	char root[600], cmd[1400];
+
+	snprintf(root, sizeof(root), "%s/root", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/bin %s/out && cp %s/bin/busybox %s/bin/busybox",
+		 root, root, t_rootfs(), root);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct em_err err = { 0 };
+		struct em_oci_hook h = {
+			.path = "/bin/busybox",
+			.args = STRV("sh", "-c",
+				     "/bin/busybox cat > /out/state; echo $# \"$X\" > /out/info"),
+			.env = STRV("X=in-root"),
+			.timeout = { .set = true, .v = 10 },
+		};
+		if (chroot(root) < 0 || chdir("/") < 0)
+			_exit(2);
+		if (em_hook_run(&h, EM_HOOK_CREATE_CONTAINER, 0, state, NULL, &err) < 0) {
+			dprintf(2, "%s\n", err.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	char *got = slurp(path_in("root/out/state")), *info = slurp(path_in("root/out/info"));
+	cr_expect_str_eq(got, state);
+	cr_expect_str_eq(info, "0 in-root\n");
+	free(got);
+	free(info);
+}
+
+/* A daemon may run with 0-2 closed: the pipes then land on 0-2 and must not clobber each
+ * other in the hook. */
+Test(hooks, works_with_the_callers_stdio_closed)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "cat > %s/state; echo err-text >&2; exit 4", dir);
+	char *p = script("closed", body);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct em_err err = { 0 };
+		struct em_oci_hook h = { .path = p };
+		int keep = fcntl(2, F_DUPFD_CLOEXEC, 10);
+		close(0);
+		close(1);
+		close(2);
+		int r = em_hook_run(&h, EM_HOOK_PRESTART, 0, state, NULL, &err);
+		if (r != -ECHILD || !strstr(err.msg, "exited with status 4: err-text")) {
+			dprintf(keep, "r=%d %s\n", r, err.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %#x", st);
+	char *got = slurp(path_in("state"));
+	cr_expect_str_eq(got, state);
+	free(got);
 }
