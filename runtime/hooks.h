@@ -1,5 +1,5 @@
-/* runtime/hooks.h — OCI lifecycle hooks (prestart, createRuntime, createContainer, startContainer,
- * poststart, poststop): run one hook program with the container's state JSON on its stdin, its
+/* runtime/hooks.h — OCI lifecycle hooks (prestart, createRuntime, createContainer,
+ * startContainer, poststart, poststop): run one hook program with the container's state JSON on its stdin, its
  * exact args and env, an optional timeout, and its output captured for the error message.
  *
  * Where a hook runs is the caller's choice: createRuntime/prestart/poststart/poststop from the
