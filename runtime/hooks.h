@@ -1,6 +1,7 @@
 /* runtime/hooks.h — OCI lifecycle hooks (prestart, createRuntime, createContainer,
- * startContainer, poststart, poststop): run one hook program with the container's state JSON on its stdin, its
- * exact args and env, an optional timeout, and its output captured for the error message.
+ * startContainer, poststart, poststop): run one hook program with the container's state JSON on
+ * its stdin, its exact args and env, an optional timeout, and its output captured for the error
+ * message.
  *
  * Where a hook runs is the caller's choice: createRuntime/prestart/poststart/poststop from the
  * runtime (host namespaces), createContainer/startContainer from a process the sandbox child forks
