@@ -443,6 +443,22 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Does sysctl key k start with prefix (written with dots)? Keys may also be written with
+ * slashes, as in /proc/sys ("net/ipv4/conf/eth0.100/forwarding": the slash form lets a
+ * component hold a dot). */
+static bool sysctl_prefix(const char *k, const char *prefix)
+{
+	for (; *prefix; k++, prefix++)
+		if (*k != *prefix && !(*k == '/' && *prefix == '.'))
+			return false;
+	return true;
+}
+
+static bool sysctl_is(const char *k, const char *name)
+{
+	return strlen(k) == strlen(name) && sysctl_prefix(k, name);
+}
+
 /* runc's rule (libcontainer/configs/validate): a sysctl is allowed only when the namespace that
  * scopes it belongs to the container; anything else would change the host. */
 static int check_sysctls(const struct em_oci_config *cfg, struct em_err *err)
@@ -453,23 +469,27 @@ static int check_sysctls(const struct em_oci_config *cfg, struct em_err *err)
 		const char *k = sc->v[i].key;
 		struct oci_path p = oci_key("linux.sysctl", k);
 
-		if (starts_with(k, "kernel.msg") || starts_with(k, "kernel.sem") ||
-		    starts_with(k, "kernel.shm") || starts_with(k, "fs.mqueue.")) {
+		/* the key becomes a path under /proc/sys: nothing may climb out of it */
+		if (!*k || strchr("./", k[0]) || strstr(k, "..") || strstr(k, "//") ||
+		    strstr(k, "/.") || strstr(k, "./"))
+			return em_err_msg(err, EINVAL, "%s: not a sysctl name", p.s);
+		if (sysctl_prefix(k, "kernel.msg") || sysctl_prefix(k, "kernel.sem") ||
+		    sysctl_prefix(k, "kernel.shm") || sysctl_prefix(k, "fs.mqueue.")) {
 			if (!has_ns(cfg, EM_NS_IPC))
 				return em_err_msg(err, EINVAL,
 						  "%s: needs an ipc namespace (linux.namespaces has no \"ipc\")",
 						  p.s);
-		} else if (starts_with(k, "net.")) {
+		} else if (sysctl_prefix(k, "net.")) {
 			if (!has_ns(cfg, EM_NS_NET))
 				return em_err_msg(err, EINVAL,
 						  "%s: needs a network namespace (linux.namespaces has no \"network\")",
 						  p.s);
-		} else if (strcmp(k, "kernel.domainname") == 0) {
+		} else if (sysctl_is(k, "kernel.domainname")) {
 			if (!has_ns(cfg, EM_NS_UTS))
 				return em_err_msg(err, EINVAL,
 						  "%s: needs a uts namespace (linux.namespaces has no \"uts\")",
 						  p.s);
-		} else if (strcmp(k, "kernel.hostname") == 0) {
+		} else if (sysctl_is(k, "kernel.hostname")) {
 			return em_err_msg(err, EINVAL, "%s: not allowed, use the hostname field", p.s);
 		} else {
 			return em_err_msg(err, EINVAL,

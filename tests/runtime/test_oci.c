@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include <jansson.h>
 
 #include "common/cleanup.h"
 #include "common/err.h"
@@ -152,6 +153,9 @@ static struct bad bad_cases[] = {
 	{ WITH_LINUX("'sysctl':{'kernel.domainname':'x'}"), "linux.sysctl[\"kernel.domainname\"]: needs a uts namespace (linux.namespaces has no \"uts\")" },
 	{ WITH_LINUX("'namespaces':[{'type':'uts'}],'sysctl':{'kernel.hostname':'x'}"), "linux.sysctl[\"kernel.hostname\"]: not allowed, use the hostname field" },
 	{ WITH_LINUX("'namespaces':[{'type':'uts'}],'sysctl':{'vm.swappiness':'0'}"), "linux.sysctl[\"vm.swappiness\"]: not in a namespace of the container (it would change the host)" },
+	{ WITH_LINUX("'namespaces':[{'type':'network'}],'sysctl':{'net.ipv4/../../../kernel/core_pattern':'|/x'}"), "linux.sysctl[\"net.ipv4/../../../kernel/core_pattern\"]: not a sysctl name" },
+	{ WITH_LINUX("'namespaces':[{'type':'network'}],'sysctl':{'net/./x':'1'}"), "linux.sysctl[\"net/./x\"]: not a sysctl name" },
+	{ WITH_LINUX("'sysctl':{'net/ipv4/ip_forward':'1'}"), "linux.sysctl[\"net/ipv4/ip_forward\"]: needs a network namespace (linux.namespaces has no \"network\")" },
 	{ WITH_LINUX("'sysctl':{'net.core.somaxconn':1024}"), "linux.sysctl[\"net.core.somaxconn\"]: expected a string, got number" },
 	/* seccomp */
 	{ WITH_LINUX("'seccomp':{'defaultAction':'SCMP_ACT_NOPE'}"), "linux.seccomp.defaultAction: unknown seccomp action \"SCMP_ACT_NOPE\"" },
@@ -654,6 +658,17 @@ Test(oci, sysctls_allowed_when_their_namespace_is_there)
 	em_oci_config_free(&cfg);
 }
 
+Test(oci, sysctl_keys_in_slash_form)
+{
+	struct em_oci_config cfg;
+
+	parse_ok(WITH_LINUX("'namespaces':[{'type':'network'},{'type':'ipc'}],"
+			    "'sysctl':{'net/ipv4/conf/eth0.100/forwarding':'1','kernel/shmmni':'8'}"),
+		 &cfg);
+	cr_expect_str_eq(cfg.linux_.sysctl.v[0].key, "net/ipv4/conf/eth0.100/forwarding");
+	em_oci_config_free(&cfg);
+}
+
 Test(oci, user_namespace_joined_by_path_needs_no_mappings)
 {
 	struct em_oci_config cfg;
@@ -822,4 +837,94 @@ Test(oci, name_tables)
 	cr_expect_str_eq(em_hook_kind_name(EM_HOOK_CREATE_CONTAINER), "createContainer");
 	cr_expect_str_eq(em_hook_kind_name(EM_HOOK_POSTSTOP), "poststop");
 	cr_expect_null(em_hook_kind_name(EM_HOOK_NKINDS));
+}
+
+/* ---- robustness: every error path frees what it built (run under ASan to see leaks) */
+
+Test(oci, every_prefix_of_a_config_fails_cleanly)
+{
+	cleanup_free char *j = dq(maximal);
+	size_t len = strlen(j);
+
+	for (size_t n = 0; n < len; n++) {
+		struct em_oci_config cfg;
+		struct em_err err = { 0 };
+
+		cr_assert_eq(em_oci_parse(j, n, &cfg, &err), -EINVAL, "prefix of %zu bytes", n);
+		cr_assert(err.msg[0] != '\0');
+		cr_assert(is_zero(&cfg, sizeof(cfg)));
+	}
+}
+
+/* Replace each value of the maximal config in turn with each of a few wrong values: the parser
+ * must either accept (unknown fields, optional strings that may be anything) or fail with a
+ * message naming a path, and never leave anything allocated. */
+static size_t mutate_all(json_t *root, json_t *node, size_t *failures)
+{
+	json_t *wrong[] = { json_string("x"), json_integer(-7), json_object(), json_array(),
+			    json_true(), json_integer(5000000000) };
+	size_t n = 0;
+
+	if (json_is_object(node) || json_is_array(node)) {
+		size_t count = json_is_object(node) ? json_object_size(node) : json_array_size(node);
+		void *it = json_is_object(node) ? json_object_iter(node) : NULL;
+
+		for (size_t i = 0; i < count; i++) {
+			json_t *child = json_is_object(node) ? json_object_iter_value(it)
+							     : json_array_get(node, i);
+			json_incref(child);
+			for (size_t w = 0; w < EM_ARRAY_SIZE(wrong); w++) {
+				struct em_oci_config cfg;
+				struct em_err err = { 0 };
+				cleanup_free char *text = NULL;
+				int r;
+
+				if (json_is_object(node))
+					json_object_iter_set(node, it, wrong[w]);
+				else
+					json_array_set(node, i, wrong[w]);
+				text = json_dumps(root, 0);
+				cr_assert_not_null(text);
+				r = em_oci_parse(text, strlen(text), &cfg, &err);
+				if (r < 0) {
+					cr_expect_eq(r, -EINVAL, "%s", err.msg);
+					cr_expect(strchr(err.msg, ':') != NULL, "%s", err.msg);
+					cr_expect(is_zero(&cfg, sizeof(cfg)));
+					(*failures)++;
+				}
+				em_oci_config_free(&cfg);
+				n++;
+			}
+			if (json_is_object(node))
+				json_object_iter_set_new(node, it, child);
+			else
+				json_array_set_new(node, i, child);
+			n += mutate_all(root, child, failures);
+			if (json_is_object(node))
+				it = json_object_iter_next(node, it);
+		}
+	}
+	for (size_t w = 0; w < EM_ARRAY_SIZE(wrong); w++)
+		json_decref(wrong[w]);
+	return n;
+}
+
+Test(oci, wrong_values_anywhere_fail_cleanly)
+{
+	cleanup_free char *j = dq(maximal);
+	json_error_t jerr;
+	json_t *root;
+	char *big;
+
+	/* jansson (here used to walk the document) cannot hold numbers above INT64_MAX */
+	while ((big = strstr(j, "18446744073709551615")))
+		memcpy(big, "          4294967295", 20);
+	root = json_loads(j, 0, &jerr);
+	size_t failures = 0, n;
+
+	cr_assert_not_null(root, "%s", jerr.text);
+	n = mutate_all(root, root, &failures);
+	json_decref(root);
+	cr_expect_gt(n, 1000);
+	cr_expect_gt(failures, n / 2, "%zu of %zu mutations refused", failures, n);
 }
