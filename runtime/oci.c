@@ -120,7 +120,7 @@ static int parse_user(const json_t *v, const char *path, struct em_oci_user *u,
 	if (r == 0)
 		r = oci_get_u32(v, path, "gid", false, id_max, &u->gid, err);
 	if (r == 0)
-		r = oci_get_opt_u64(v, path, "umask", 07777, &u->umask, err);
+		r = oci_get_opt_u64(v, path, "umask", 0777, &u->umask, err);
 	if (r == 0)
 		r = oci_get_str(v, path, "username", false, &u->username, err);
 	if (r < 0)

@@ -104,6 +104,7 @@ static struct bad bad_cases[] = {
 	{ WITH_PROC(",'terminal':1"), "process.terminal: expected a boolean, got number" },
 	{ WITH_PROC(",'user':{'uid':-1,'gid':0}"), "process.user.uid: must be between 0 and 4294967294, got -1" },
 	{ WITH_PROC(",'user':{'uid':0,'gid':4294967296}"), "process.user.gid: must be between 0 and 4294967294, got 4294967296" },
+	{ WITH_PROC(",'user':{'uid':0,'gid':0,'umask':512}"), "process.user.umask: must be between 0 and 511, got 512" },
 	{ WITH_PROC(",'user':{'uid':0,'gid':0,'additionalGids':[1,'x']}"), "process.user.additionalGids[1]: expected an integer, got string" },
 	{ WITH_PROC(",'capabilities':{'bounding':['CAP_KILL','CAP_CHOWN','CAP_SYS_ADMIN','CAP_FOO']}"), "process.capabilities.bounding[3]: unknown capability \"CAP_FOO\"" },
 	{ WITH_PROC(",'capabilities':{'effective':'CAP_KILL'}"), "process.capabilities.effective: expected an array of strings, got string" },
@@ -218,6 +219,18 @@ ParameterizedTest(struct bad_idx *bi, oci, bad_config)
 Test(oci, table_is_large_enough)
 {
 	cr_assert_geq(EM_ARRAY_SIZE(bad_cases), 40);
+}
+
+Test(oci, a_null_error_struct_is_allowed)
+{
+	struct em_oci_config cfg;
+	struct em_oci_process p;
+
+	cr_expect_eq(em_oci_parse("{", 1, &cfg, NULL), -EINVAL);
+	cr_expect_eq(em_oci_parse("{}", 2, &cfg, NULL), -EINVAL);
+	cr_expect_eq(em_oci_parse_process("[]", 2, &p, NULL), -EINVAL);
+	em_oci_config_free(NULL);
+	em_oci_process_free(NULL);
 }
 
 /* ---- good configs */
