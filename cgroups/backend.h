@@ -10,6 +10,9 @@
 
 #define EM_CG_FS "/sys/fs/cgroup"
 #define EM_CG_MAX_HIER 16
+/* v1: an empty cgroup kept frozen below the parent in the freezer hierarchy (see v1.c); gc
+ * leaves it alone, em_cg_root_remove removes it. */
+#define EM_CG_FREEZER_ANCHOR "ember-freezer-anchor"
 /* How long freeze/thaw/kill wait for the kernel (TCG VMs are slow: be generous). */
 #define EM_CG_WAIT_MS 20000
 

@@ -9,3 +9,13 @@ TEST_EXTRA   += test-cgroup2
 .PHONY: test-cgroup2
 test-cgroup2: check-root deps $(BUILD)/vm/vmlinuz $(BUILD)/tests/test-cgroups
 	$(call vm_run,cgroup2,$(BUILD)/tests/test-cgroups)
+
+# bench-cgroups: create/attach/destroy cost, placement, reads, and the CPU-share ratios
+BENCH_BINS += $(BUILD)/bench/bench-cgroups
+
+$(BUILD)/bench/bench-cgroups: tools/bench/bench_cgroups.c tools/bench/stats.h \
+		$(BUILD)/lib/libem_cgroups.a $(BUILD)/lib/libem_common.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(BUILD)/lib/libem_cgroups.a \
+		$(BUILD)/lib/libem_common.a

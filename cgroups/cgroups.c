@@ -125,10 +125,63 @@ int em_cg_open_dir(int rootfd, const char *path, struct em_err *err)
 	return fd;
 }
 
+/* The common case, one syscall per level saved: every ancestor exists already. */
+static int mkdir_leaf_fast(int rootfd, const char *path, bool create_leaf, em_cg_level_hook hook,
+			   void *arg, struct em_err *err)
+{
+	char parent[4096];
+	const char *slash = strrchr(path, '/');
+	int dir, pfd, ret;
+	bool made;
+
+	if (mkdirat(rootfd, path, 0755) == 0)
+		made = true;
+	else if (errno == EEXIST && !create_leaf)
+		made = false;
+	else if (errno == ENOENT)
+		return -ENOENT;         /* an ancestor is missing: the caller goes level by level */
+	else
+		return em_err_set(err, errno, "mkdir cgroup %s", path);
+	dir = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		ret = em_err_set(err, errno, "open cgroup %s", path);
+		goto undo;
+	}
+	if (!hook)
+		return dir;
+	if (slash) {
+		memcpy(parent, path, (size_t)(slash - path));
+		parent[slash - path] = '\0';
+		pfd = openat(rootfd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		pfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+	}
+	if (pfd < 0) {
+		ret = em_err_set(err, errno, "open parent of cgroup %s", path);
+		close(dir);
+		goto undo;
+	}
+	ret = hook(pfd, dir, path, arg, err);
+	close(pfd);
+	if (ret < 0) {
+		close(dir);
+		goto undo;
+	}
+	return dir;
+undo:
+	if (made)
+		unlinkat(rootfd, path, AT_REMOVEDIR);
+	return ret;
+}
+
 int em_cg_mkdir_p(int rootfd, const char *path, bool create_leaf, em_cg_level_hook hook,
 		  void *arg, struct em_err *err)
 {
 	char sub[4096];
+	int fast = mkdir_leaf_fast(rootfd, path, create_leaf, hook, arg, err);
+
+	if (fast != -ENOENT)
+		return fast;
 	cleanup_close int parent = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 	size_t len = strlen(path);
 
@@ -200,7 +253,8 @@ int em_cg_rmdir_tree(int rootfd, const char *path, int *removed, struct em_err *
 	while ((de = readdir(d))) {
 		char sub[4096];
 
-		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, EM_CG_FREEZER_ANCHOR))
 			continue;
 		if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= (int)sizeof(sub))
 			continue;
@@ -220,7 +274,9 @@ int em_cg_wait(int (*pred)(void *arg, struct em_err *err), void *arg, const char
 	       struct em_err *err)
 {
 	uint64_t deadline = now_ms() + EM_CG_WAIT_MS;
-	unsigned delay = 1;
+	/* states are usually reached within tens of µs (a task only has to be scheduled once):
+	 * start polling fast, back off to 10 ms for the slow cases */
+	long delay_us = 20;
 
 	for (;;) {
 		int r = pred(arg, err);
@@ -230,9 +286,10 @@ int em_cg_wait(int (*pred)(void *arg, struct em_err *err), void *arg, const char
 		if (now_ms() > deadline)
 			return em_err_msg(err, ETIMEDOUT, "%s: not reached after %d ms", what,
 					  EM_CG_WAIT_MS);
-		em_cg_sleep_ms(delay);
-		if (delay < 20)
-			delay *= 2;
+		struct timespec ts = { 0, delay_us * 1000 };
+		nanosleep(&ts, NULL);
+		if (delay_us < 10000)
+			delay_us *= 2;
 	}
 }
 

@@ -95,7 +95,9 @@ void em_cg_root_close(struct em_cg_root *root);
 enum em_cg_mode em_cg_root_mode(const struct em_cg_root *root);
 const char *em_cg_mode_name(enum em_cg_mode mode);    /* "v2", "v1", "hybrid" */
 /* Remove the parent cgroup itself (every hierarchy); EBUSY if anything is left below it.
- * For tests and uninstall; a host leaves its parent in place. */
+ * For tests and uninstall; a host leaves its parent in place. On v1/hybrid the parent holds one
+ * empty, frozen cgroup, "ember-freezer-anchor", in the freezer hierarchy: it keeps the kernel's
+ * freezer static key on, so a freeze or thaw costs ~50 µs instead of 1.3-4 ms. gc keeps it. */
 int em_cg_root_remove(struct em_cg_root *root, struct em_err *err);
 
 /* Create the cgroup at `path` with `limits` (may be NULL) applied. Relative paths go below the
