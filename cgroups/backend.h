@@ -65,6 +65,11 @@ struct em_cg {
 /* v2 controller bits (v2_ctrls) */
 enum { V2_CPU = 1, V2_MEMORY = 2, V2_PIDS = 4, V2_IO = 8, V2_CPUSET = 16, V2_HUGETLB = 32 };
 
+/* v2 device rules: compile them into a BPF_CGROUP_DEVICE program and attach it to the cgroup
+ * directory cgfd, replacing the device programs attached there before (devices_bpf.c). */
+int em_cg_bpf_devices(int cgfd, const struct em_cg_device_rule *rules, size_t n,
+		      struct em_err *err);
+
 /* --- helpers (cgroups.c) */
 /* Write a formatted value to knob `file` of cgroup directory dfd; errors name the cgroup. */
 int em_cg_writef(int dfd, const char *cgpath, const char *file, struct em_err *err,

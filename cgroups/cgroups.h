@@ -63,8 +63,9 @@ struct em_cg_limits {
 	 * whose prefix names its controller: "memory.foo"). Written last, in order. The file must
 	 * be a plain name (no '/'). */
 	struct em_cg_raw { char *file, *value; } *raw; size_t n_raw;
-	/* device rules in OCI order, applied through the v1 devices controller. On v2 they need a
-	 * BPF_CGROUP_DEVICE program, which ember does not load yet: a warning says so. */
+	/* device rules in OCI order (the last matching rule decides), applied through the v1
+	 * devices controller, or on v2 as a BPF_CGROUP_DEVICE program compiled from them
+	 * (devices_bpf.c; an update replaces the program). */
 	struct em_cg_device_rule { bool allow; char type; int64_t major, minor; char access[4]; }
 		*devices; size_t n_devices;            /* type 'a','c','b'; major/minor -1 = any */
 };

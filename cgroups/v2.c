@@ -206,10 +206,9 @@ static int v2_apply(struct em_cg *cg, const struct em_cg_limits *l, struct em_er
 			return ret;
 	}
 
-	if (l->n_devices)
-		em_warn(log, "cgroup %s: %zu device rule%s not enforced: cgroup v2 needs a "
-			"BPF_CGROUP_DEVICE program, which ember does not load yet", cg->path,
-			l->n_devices, l->n_devices > 1 ? "s" : "");
+	if (l->n_devices && (ret = em_cg_bpf_devices(cg->unified_fd, l->devices, l->n_devices,
+						     err)) < 0)
+		return ret;
 
 	for (size_t i = 0; i < l->n_raw; i++) {
 		if (strchr(l->raw[i].file, '/'))

@@ -142,7 +142,7 @@ Test(cg_limits, raw_knobs_and_devices)
 	cg = t_create("ember-test-raw", &l);
 	if (t_is_v2()) {
 		cr_assert_str_eq(t_knob(cg, "", "", "memory.high"), "49999872"); /* page-rounded */
-		cr_assert(strstr(t_log_text(), "device rule"), "%s", t_log_text());
+		/* the device rules are a BPF program there: test_devices.c checks their effect */
 	} else {
 		cr_assert_str_eq(t_knob(cg, "memory", "memory.swappiness", ""), "7");
 		cr_assert_str_eq(t_knob(cg, "devices", "devices.list", ""), "c 1:3 rwm");
