@@ -5,6 +5,7 @@
 # test-cgroup2: boot Debian's kernel with cgroup_no_v1=all under qemu (TCG) and run
 # build/tests/test-cgroups inside; fails if any test fails in the VM.
 VM_TEST_BINS += $(BUILD)/tests/test-cgroups
+VM_EXTRA     += $(BUILD)/ember:/bin/ember
 TEST_EXTRA   += test-cgroup2
 .PHONY: test-cgroup2
 test-cgroup2: check-root deps $(BUILD)/vm/vmlinuz $(BUILD)/tests/test-cgroups

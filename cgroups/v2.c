@@ -52,8 +52,16 @@ static int enable_ctrls(int parent_fd, int dir_fd, const char *path, void *arg,
 	}
 	if (!want[0])
 		return 0;
-	if (em_write_str_at(parent_fd, "cgroup.subtree_control", want, err) < 0)
-		return em_err_prefix(err, "enable controllers for cgroup %s", path);
+	if (em_write_str_at(parent_fd, "cgroup.subtree_control", want, err) == 0)
+		return 0;
+	/* all at once failed: one by one, so one refused controller (a host that keeps cpuset
+	 * for itself, say) does not cost the others; a limit that needs the missing one then
+	 * fails on its own file */
+	for (char *tok = strtok(want, " "); tok; tok = strtok(NULL, " ")) {
+		if (em_write_str_at(parent_fd, "cgroup.subtree_control", tok, err) < 0)
+			em_warn(root->log, "cgroup %s: cannot enable controller %s in its parent: %s",
+				path, tok + 1, err ? err->msg : "refused");
+	}
 	return 0;
 }
 

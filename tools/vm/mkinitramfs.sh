@@ -38,6 +38,10 @@ done
 for pair in $VM_EXTRA; do
 	src=${pair%%:*}
 	dst=${pair#*:}
+	if [ ! -e "$src" ]; then
+		echo "mkinitramfs: $src not built, left out of the VM" >&2
+		continue
+	fi
 	mkdir -p "$stage$(dirname "$dst")"
 	cp -a "$src" "$stage$dst"
 	[ -f "$src" ] && [ -x "$src" ] && copy_libs "$src"
