@@ -250,8 +250,24 @@ static int apply_memory(struct em_cg *cg, const struct em_cg_limits *l, struct e
 				"off): swap limit ignored", cg->path);
 		return l->memory_max.set ? write_limit(cg, "memory.limit_in_bytes", mem, err) : 0;
 	}
-	if (!l->swap_max.set)
+	if (!l->swap_max.set) {
+		uint64_t old_mem, old_memsw;
+
+		ret = write_limit(cg, "memory.limit_in_bytes", mem, err);
+		if (ret != -EINVAL || !has_memsw)
+			return ret;
+		/* raising memory above memsw: keep the swap allowance the cgroup had */
+		if ((ret = em_cg_read_u64(cfd(cg, CTRL_MEMORY), cg->path, "memory.limit_in_bytes",
+					  &old_mem, err)) < 0 ||
+		    (ret = em_cg_read_u64(cfd(cg, CTRL_MEMORY), cg->path,
+					  "memory.memsw.limit_in_bytes", &old_memsw, err)) < 0)
+			return ret;
+		if (mem >= 0 && old_memsw < V1_UNLIMITED_MIN)
+			memsw = mem + (int64_t)(old_memsw - old_mem);
+		if ((ret = write_limit(cg, "memory.memsw.limit_in_bytes", memsw, err)) < 0)
+			return ret;
 		return write_limit(cg, "memory.limit_in_bytes", mem, err);
+	}
 	if (mem >= 0 && l->swap_max.v >= 0)
 		memsw = mem + l->swap_max.v;
 	ret = write_limit(cg, "memory.limit_in_bytes", mem, err);

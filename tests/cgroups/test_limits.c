@@ -83,6 +83,14 @@ Test(cg_limits, update_changes_the_files)
 	u.swap_max.v = 0;
 	cr_assert_eq(em_cg_update(cg, &u, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(t_knob(cg, "memory", "memory.limit_in_bytes", "memory.max"), "33554432");
+	/* memory alone, raised above memsw: the no-swap allowance is kept (v1: memsw moves too) */
+	memset(&u, 0, sizeof(u));
+	u.memory_max.set = true;
+	u.memory_max.v = 512 << 20;
+	cr_assert_eq(em_cg_update(cg, &u, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(t_knob(cg, "memory", "memory.limit_in_bytes", "memory.max"), "536870912");
+	if (!t_is_v2())
+		cr_assert_str_eq(t_knob(cg, "memory", "memory.memsw.limit_in_bytes", ""), "536870912");
 	/* fields that are not set keep their value */
 	cr_assert_str_eq(t_knob(cg, "pids", "pids.max", "pids.max"), "max");
 	cr_assert_str_eq(t_knob(cg, "cpuset", "cpuset.cpus", "cpuset.cpus"), "0");
