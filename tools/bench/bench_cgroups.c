@@ -337,8 +337,10 @@ int main(int argc, char **argv)
 	if (em_cg_root_open(&root, parent, NULL, &err) < 0)
 		die("open cgroup root", &err);
 	bench_machine_note();
-	printf("# cgroup backend: %s (hybrid = v1 controllers + a unified-hierarchy companion per "
-	       "cgroup)\n", em_cg_mode_name(em_cg_root_mode(root)));
+	printf("# cgroup backend: %s%s\n", em_cg_mode_name(em_cg_root_mode(root)),
+	       em_cg_root_mode(root) == EM_CG_HYBRID
+		       ? " (v1 controllers, 8 hierarchies, + a unified-hierarchy companion per cgroup)"
+		       : "");
 	bench_lifecycle(runs);
 	bench_placement(runs);
 	bench_reads(runs);

@@ -10,12 +10,13 @@ VM_TEST_ARGS ?= --jobs 1 --verbose
 $(VM_KERNEL):
 	$(Q)tools/vm/fetch-kernel.sh $(VM_DIR)
 
-# $(call vm_run,name,test binaries): build the initramfs for those binaries and boot it
+# $(call vm_run,name,binaries[,args]): build the initramfs for those binaries and boot it; each
+# binary runs with args (default $(VM_TEST_ARGS)); the log lands in $(VM_DIR)/name.log
 define vm_run
 	@mkdir -p $(VM_DIR)
 	@$(if $(Q),echo "  VM      initramfs $(VM_DIR)/$(1).cpio.gz: $(notdir $(2))")
 	$(Q)VM_EXTRA="$(VM_EXTRA)" tools/vm/mkinitramfs.sh $(VM_DIR)/$(1).cpio.gz $(2)
-	$(Q)tools/vm/run.sh $(VM_KERNEL) $(VM_DIR)/$(1).cpio.gz $(VM_DIR)/$(1).log "$(VM_TEST_ARGS)"
+	$(Q)tools/vm/run.sh $(VM_KERNEL) $(VM_DIR)/$(1).cpio.gz $(VM_DIR)/$(1).log "$(or $(3),$(VM_TEST_ARGS))"
 endef
 
 .PHONY: vm-test
