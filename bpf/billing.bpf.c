@@ -3,8 +3,10 @@
  *
  * On every context switch on a CPU:
  *  1. if the task leaving the CPU was charged to a tracked cgroup (per-CPU `cur`), close its run:
- *     acct[slot][cpu].cpu_ns += prev->se.sum_exec_runtime - run_base (the scheduler's own account
- *     of the run, updated by put_prev_task/dequeue before this tracepoint fires);
+ *     acct[slot][cpu].cpu_ns += prev->se.sum_exec_runtime - its value at the task's previous
+ *     switch-out (task storage; the scheduler's own account, updated by put_prev_task/dequeue
+ *     before this tracepoint fires). If this CPU was not charging, but the task has storage (it
+ *     ran in a tracked cgroup before), its switch-in was missed: charge the same delta;
  *  2. look the incoming task's unified cgroup id up in `tracked` — the only work an untracked
  *     task costs — and if found, open a run: run_ts = now, run_base = next->se.sum_exec_runtime,
  *     and first_ts = now if this is the slot's first run since its window was armed.
@@ -57,6 +59,13 @@ struct {
 } win SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct em_bill_task);
+} tasks SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct em_bill_cur);
@@ -72,25 +81,69 @@ static __always_inline struct em_bill_cpu_acct *acct_entry(__u32 idx, __u32 cpu)
 	return bpf_map_lookup_elem(&acct, &key);
 }
 
-static __always_inline void run_end(__u32 idx, __u32 cpu, __u64 now, __u64 sum_exec, bool same)
+/* The switch-out of a task we charged for on this CPU. `t`: its task storage (may be NULL). */
+static __always_inline void run_end(struct em_bill_cur *c, __u32 cpu, __u64 now, __u64 sum_exec,
+				    bool same, struct em_bill_task *t)
 {
-	struct em_bill_cpu_acct *a = acct_entry(idx, cpu);
+	struct em_bill_cpu_acct *a = acct_entry(c->idx, cpu);
+	__u64 delta = 0;
 
 	if (!a)
 		return;
+	if (same && t && t->gen == c->gen && t->idx == c->idx && sum_exec >= t->last_sum)
+		delta = sum_exec - t->last_sum;    /* since its last switch-out: all its runs */
+	else if (same && sum_exec >= a->run_base)
+		delta = sum_exec - a->run_base;    /* first switch-out: this run */
+	else if (a->run_ts && now > a->run_ts) /* not the task we charged: use the timestamps */
+		delta = now - a->run_ts;
 	a->seq++;
 	barrier();
-	if (same && sum_exec >= a->run_base)
-		a->cpu_ns += sum_exec - a->run_base;
-	else if (a->run_ts && now > a->run_ts) /* not the task we charged: use the timestamps */
-		a->cpu_ns += now - a->run_ts;
+	a->cpu_ns += delta;
 	a->run_ts = 0;
 	a->last_ts = now;
 	barrier();
 	a->seq++;
+	if (same && t) {
+		t->last_sum = sum_exec;
+		t->cgid = c->cgid;
+		t->idx = c->idx;
+		t->gen = c->gen;
+	}
 }
 
-static __always_inline int run_begin(__u32 idx, __u32 cpu, __u64 now, __u64 sum_exec)
+/* A task of a tracked cgroup leaves a CPU we were not charging: its switch-in was not seen. Charge
+ * its runtime since its last switch-out, if it is still in the cgroup of that slot. */
+static __always_inline void run_missed(struct em_bill_task *t, __u64 cgid, __u32 cpu,
+				       __u64 sum_exec)
+{
+	struct em_bill_win *w = bpf_map_lookup_elem(&win, &t->idx);
+	struct em_bill_cpu_acct *a;
+	__u64 now, delta, arm;
+
+	if (!w || w->gen != t->gen || cgid != t->cgid) {
+		t->gen = 0; /* left the cgroup, or the cgroup is no longer tracked */
+		return;
+	}
+	a = acct_entry(t->idx, cpu);
+	if (!a || sum_exec <= t->last_sum)
+		return;
+	delta = sum_exec - t->last_sum;
+	now = bpf_ktime_get_ns();
+	arm = w->arm_ts;
+	a->seq++;
+	barrier();
+	a->cpu_ns += delta;
+	a->last_ts = now;
+	if (arm && a->first_ts < arm) /* the run began about delta ago */
+		a->first_ts = now - delta > arm ? now - delta : arm;
+	a->nr_missed++;
+	barrier();
+	a->seq++;
+	t->last_sum = sum_exec;
+}
+
+static __always_inline int run_begin(__u32 idx, __u32 cpu, __u64 now, __u64 sum_exec,
+				     struct em_bill_cur *c)
 {
 	struct em_bill_cpu_acct *a = acct_entry(idx, cpu);
 	struct em_bill_win *w = bpf_map_lookup_elem(&win, &idx);
@@ -108,6 +161,7 @@ static __always_inline int run_begin(__u32 idx, __u32 cpu, __u64 now, __u64 sum_
 	a->nr_switch++;
 	barrier();
 	a->seq++;
+	c->gen = w ? w->gen : 0;
 	return 0;
 }
 
@@ -125,8 +179,11 @@ static __always_inline __u64 task_cgid(struct task_struct *t, bool raw)
 
 static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool raw)
 {
+	/* prev is the current task: its storage is reachable the same way from both programs */
+	struct task_struct *me = bpf_get_current_task_btf();
 	__u64 next_cgid = task_cgid(next, raw);
 	struct em_bill_slot *slot;
+	struct em_bill_task *t;
 	struct em_bill_cur *c;
 	__u32 zero = 0, cpu;
 	__u64 now = 0;
@@ -134,24 +191,30 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	c = bpf_map_lookup_elem(&cur, &zero);
 	if (!c)
 		return 0;
+	cpu = bpf_get_smp_processor_id(); /* inlined by the JIT on x86-64 */
 	if (c->charging) {
-		cpu = bpf_get_smp_processor_id();
 		now = bpf_ktime_get_ns();
-		run_end(c->idx, cpu, now, task_sum_exec(prev, raw), c->task == (__u64)prev);
+		t = bpf_task_storage_get(&tasks, me, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		run_end(c, cpu, now, task_sum_exec(prev, raw), c->task == (__u64)prev, t);
 		c->charging = 0;
+	} else {
+		/* NULL at once for a task that never ran in a tracked cgroup */
+		t = bpf_task_storage_get(&tasks, me, 0, 0);
+		if (t && t->gen)
+			run_missed(t, task_cgid(prev, raw), cpu, task_sum_exec(prev, raw));
 	}
 
 	slot = bpf_map_lookup_elem(&tracked, &next_cgid);
 	if (!slot)
 		return 0; /* untracked: done */
 
-	cpu = bpf_get_smp_processor_id();
 	if (!now)
 		now = bpf_ktime_get_ns();
-	if (run_begin(slot->idx, cpu, now, task_sum_exec(next, raw)))
+	if (run_begin(slot->idx, cpu, now, task_sum_exec(next, raw), c))
 		return 0;
 	c->idx = slot->idx;
 	c->task = (__u64)next;
+	c->cgid = next_cgid;
 	c->charging = 1;
 	return 0;
 }

@@ -52,7 +52,7 @@ struct cg_state {
 	/* the open window */
 	bool open;
 	struct em_bill_window_opts wo;
-	uint64_t open_ns, open_cpu, open_switch;
+	uint64_t open_ns, open_cpu, open_switch, open_missed;
 	bool open_running;    /* a task of the cgroup was on a CPU when the window opened */
 	struct cg_counters open_cg;
 };
@@ -79,35 +79,52 @@ struct em_bill {
 	uint32_t fq_head, fq_len;
 
 	struct em_bill_stats st;
+	uint64_t gen;             /* last gen given to a tracking (struct em_bill_win) */
 };
 
 /* --- libbpf's log -> ember's logger (process-wide, see billing_api.h) */
 
 static struct em_log *_Atomic libbpf_logger;
-/* The first warning libbpf printed during the current load step of this thread: it goes into the
- * error message (it names the program and the verifier's or the kernel's complaint). */
-static __thread char libbpf_first_warn[256];
+/* From the current load step of this thread, for the error message: the first warning libbpf
+ * printed (it names the program and the kernel's answer) and the verifier's own complaint (the
+ * last line of the program load log). */
+static __thread char libbpf_first_warn[256], libbpf_verifier[256];
+static __thread bool in_load_log;
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+static void libbpf_line(enum libbpf_print_level level, struct em_log *log, const char *line)
 {
-	struct em_log *log = libbpf_logger;
-	char buf[1024];
-	size_t n;
+	const char *msg = strstr(line, "': ") && !strncmp(line, "prog '", 6) ? strstr(line, "': ") + 3 :
+									      line;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	while (n && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	if (level == LIBBPF_WARN && !libbpf_first_warn[0]) {
-		char *nl = strchr(buf, '\n');
-		snprintf(libbpf_first_warn, sizeof(libbpf_first_warn), "%.*s",
-			 nl ? (int)(nl - buf) : (int)n, buf);
+	if (strstr(line, "-- BEGIN PROG LOAD LOG --")) {
+		in_load_log = true;
+		libbpf_verifier[0] = '\0';
+	} else if (strstr(line, "-- END PROG LOAD LOG --")) {
+		in_load_log = false;
+	} else if (in_load_log && *msg && strncmp(msg, "processed ", 10) &&
+		   strncmp(msg, "verification time", 17)) {
+		snprintf(libbpf_verifier, sizeof(libbpf_verifier), "%s", msg);
 	}
+	if (level == LIBBPF_WARN && !in_load_log && !libbpf_first_warn[0] &&
+	    !strstr(line, "-- END PROG LOAD LOG --"))
+		snprintf(libbpf_first_warn, sizeof(libbpf_first_warn), "%s", line);
 	if (log)
 		em_logf(log,
 			level == LIBBPF_WARN ? EM_LOG_WARN :
 			level == LIBBPF_INFO ? EM_LOG_INFO : EM_LOG_DEBUG,
-			"libbpf: %s", buf);
+			"libbpf: %s", line);
+}
+
+/* libbpf hands over multi-line messages (the verifier's log is one); log them line by line. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	static __thread char buf[65536];
+	struct em_log *log = libbpf_logger;
+	char *line, *save = NULL;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		libbpf_line(level, log, line);
 	return 0;
 }
 
@@ -208,6 +225,7 @@ static void acct_read(const struct em_bill_cpu_acct *a, struct em_bill_cpu_acct 
 		out->last_ts = __atomic_load_n(&a->last_ts, __ATOMIC_RELAXED);
 		out->first_ts = __atomic_load_n(&a->first_ts, __ATOMIC_RELAXED);
 		out->nr_switch = __atomic_load_n(&a->nr_switch, __ATOMIC_RELAXED);
+		out->nr_missed = __atomic_load_n(&a->nr_missed, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&a->seq, __ATOMIC_RELAXED) == s1)
 			return;
@@ -218,7 +236,7 @@ static void acct_read(const struct em_bill_cpu_acct *a, struct em_bill_cpu_acct 
 struct reading {
 	uint64_t t;          /* CLOCK_MONOTONIC */
 	uint64_t cpu;        /* CPU time charged, runs in progress counted up to t */
-	uint64_t nr_switch;
+	uint64_t nr_switch, nr_missed;
 	bool running;        /* a task of the slot is on a CPU at t */
 	uint64_t last_ts;    /* the latest switch event of the slot */
 	uint64_t first_ts;   /* the earliest first run at or after `arm` (UINT64_MAX: none) */
@@ -248,6 +266,7 @@ static int slot_read(const struct em_bill *b, uint32_t idx, uint64_t arm, struct
 				r->running = true;
 			}
 			r->nr_switch += e.nr_switch;
+			r->nr_missed += e.nr_missed;
 			if (e.last_ts > r->last_ts)
 				r->last_ts = e.last_ts;
 			if (arm && e.first_ts >= arm && e.first_ts < r->first_ts)
@@ -361,7 +380,7 @@ static int load_step(struct em_bill *b, bool raw, const struct em_bill_opts *opt
 	struct billing *skel;
 	int ret;
 
-	libbpf_first_warn[0] = '\0';
+	libbpf_first_warn[0] = libbpf_verifier[0] = '\0';
 	skel = billing__open_opts(&oo);
 	if (!skel)
 		return em_err_set(err, errno, "open BPF object billing");
@@ -378,13 +397,17 @@ static int load_step(struct em_bill *b, bool raw, const struct em_bill_opts *opt
 	ret = billing__load(skel);
 	if (ret) {
 		billing__destroy(skel);
-		if (ret == -EPERM || ret == -EACCES)
-			return em_err_msg(err, -ret,
+		/* EPERM: not privileged. EACCES: the verifier rejected the program (its reason is
+		 * the last line of the load log), not a permission problem. */
+		if (ret == -EPERM)
+			return em_err_msg(err, EPERM,
 					  "load BPF program %s: permission denied (needs root, or "
-					  "CAP_BPF and CAP_PERFMON)%s%s", what,
-					  libbpf_first_warn[0] ? "; " : "", libbpf_first_warn);
-		return em_err_msg(err, -ret, "load BPF program %s (CO-RE relocation or verifier): "
-				  "%s%s%s", what, strerror(-ret), libbpf_first_warn[0] ? "; " : "",
+					  "CAP_BPF and CAP_PERFMON)", what);
+		if (libbpf_verifier[0])
+			return em_err_msg(err, -ret, "load BPF program %s: rejected by the verifier: %s",
+					  what, libbpf_verifier);
+		return em_err_msg(err, -ret, "load BPF program %s (CO-RE relocation or kernel): %s%s%s",
+				  what, strerror(-ret), libbpf_first_warn[0] ? "; libbpf: " : "",
 				  libbpf_first_warn);
 	}
 	ret = billing__attach(skel);
@@ -452,16 +475,16 @@ int em_bill_open(struct em_bill **out, const struct em_bill_opts *opts, struct e
 	if (!opts->force_raw_tp) {
 		ret = load_step(b, false, opts, err);
 		/* Permission problems are not cured by the other attach type. */
-		if (ret && ret != -EPERM && ret != -EACCES) {
+		if (ret && ret != -EPERM) {
 			em_warn(b->log, "billing: %s; falling back to raw_tp/sched_switch", err->msg);
 			em_err_clear(err);
 		}
 	}
-	if (!b->skel && ret != -EPERM && ret != -EACCES)
+	if (!b->skel && ret != -EPERM)
 		ret = load_step(b, true, opts, err);
 	if (!b->skel) {
 		em_bill_close(b);
-		return em_err_prefix(err, "open billing: ");
+		return em_err_prefix(err, "open billing");
 	}
 
 	b->acct_len = (size_t)b->max_cgroups * b->nr_cpus * sizeof(struct em_bill_cpu_acct);
@@ -582,14 +605,14 @@ int em_bill_track(struct em_bill *b, const struct em_bill_cg *cg, struct em_err 
 			return em_err_msg(err, EINVAL, "track cgroup: neither an id nor a path");
 		ret = em_bill_cgid_of_path(cg->unified, &cgid, err);
 		if (ret)
-			return em_err_prefix(err, "track cgroup: ");
+			return em_err_prefix(err, "track cgroup");
 	}
 	if ((ret = open_dir(cg->unified, &s.unified_fd, err)) ||
 	    (ret = open_dir(cg->cpuacct, &s.cpuacct_fd, err)) ||
 	    (ret = open_dir(cg->cpu, &s.cpu_fd, err)) ||
 	    (ret = open_dir(cg->memory, &s.memory_fd, err))) {
 		cg_state_release(&s);
-		return em_err_prefix(err, "track cgroup %" PRIu64 ": ", cgid);
+		return em_err_prefix(err, "track cgroup %" PRIu64, cgid);
 	}
 	s.used = true;
 	s.cgid = cgid;
@@ -607,6 +630,10 @@ int em_bill_track(struct em_bill *b, const struct em_bill_cg *cg, struct em_err 
 		goto fail;
 	}
 	v.idx = (uint32_t)idx;
+	/* A new gen before the cgroup goes into the map: task storage left from the slot's previous
+	 * cgroup no longer matches and is never charged to this one. */
+	__atomic_store_n(&b->win[idx].arm_ts, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->win[idx].gen, ++b->gen, __ATOMIC_RELEASE);
 	ret = bpf_map_update_elem(bpf_map__fd(b->skel->maps.tracked), &cgid, &v, BPF_NOEXIST);
 	if (ret) {
 		slot_put(b, (uint32_t)idx);
@@ -650,6 +677,7 @@ int em_bill_untrack(struct em_bill *b, uint64_t cgid, struct em_err *err)
 		em_debug(b->log, "billing: cgroup %" PRIu64 " untracked with a window open", cgid);
 	cg_state_release(&b->cgs[idx]);
 	__atomic_store_n(&b->win[idx].arm_ts, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->win[idx].gen, 0, __ATOMIC_RELEASE);
 	ht_remove(b, cgid);
 	slot_put(b, (uint32_t)idx);
 	b->st.tracked--;
@@ -704,6 +732,7 @@ int em_bill_window_open(struct em_bill *b, uint64_t cgid, const struct em_bill_w
 		}
 		s->open_cpu = rd.cpu;
 		s->open_switch = rd.nr_switch;
+		s->open_missed = rd.nr_missed;
 		s->open_running = rd.running;
 	}
 	s->wo = wo ? *wo : (struct em_bill_window_opts){ 0 };
@@ -742,6 +771,7 @@ static int window_record(struct em_bill *b, int idx, bool close, struct em_bill_
 	rec->host_wall_ns = delta(s->open_ns, rd.t);
 	rec->cpu_ns = delta(s->open_cpu, rd.cpu);
 	rec->nr_switch = delta(s->open_switch, rd.nr_switch);
+	rec->nr_missed = delta(s->open_missed, rd.nr_missed);
 	/* The instance's span: from its first run after the window opened (it received the request)
 	 * to the end of its last run (it sent the response and blocked for the next one), or to now
 	 * if it is still running. A task already running at the open has the window from the open. */
@@ -859,4 +889,20 @@ void em_bill_get_stats(struct em_bill *b, struct em_bill_stats *st)
 	pthread_mutex_lock(&b->lock);
 	*st = b->st;
 	pthread_mutex_unlock(&b->lock);
+}
+
+int em_bill_prog_stats(struct em_bill *b, struct em_bill_prog_stats *ps, struct em_err *err)
+{
+	struct bpf_program *prog = strcmp(b->attach, "raw_tp/sched_switch") ?
+		b->skel->progs.em_bill_switch_btf : b->skel->progs.em_bill_switch_raw;
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return em_err_set(err, errno, "read the stats of BPF program %s", b->attach);
+	ps->run_cnt = info.run_cnt;
+	ps->run_time_ns = info.run_time_ns;
+	ps->recursion_misses = info.recursion_misses;
+	return 0;
 }

@@ -110,6 +110,15 @@ int em_bill_cpu_total(struct em_bill *b, uint64_t cgid, uint64_t *cpu_ns, struct
 
 void em_bill_get_stats(struct em_bill *b, struct em_bill_stats *st);
 
+/* The attached program's counters from the kernel: invocations and total run time (counted only
+ * while BPF run-time stats are enabled: the kernel.bpf_stats_enabled sysctl, or an fd from
+ * bpf_enable_stats(BPF_STATS_RUN_TIME) held open), and invocations skipped by the kernel's
+ * recursion guard (always counted; should stay 0). */
+struct em_bill_prog_stats {
+	uint64_t run_cnt, run_time_ns, recursion_misses;
+};
+int em_bill_prog_stats(struct em_bill *b, struct em_bill_prog_stats *ps, struct em_err *err);
+
 /* The unified cgroup id of a cgroup directory (what bpf_get_current_cgroup_id() returns). */
 int em_bill_cgid_of_path(const char *path, uint64_t *cgid, struct em_err *err);
 

@@ -34,3 +34,14 @@ $(BUILD)/gen/%.skel.h: $(BUILD)/gen/%.bpf.o
 # about it after the first successful compile).
 $(BUILD)/obj/bpf/billing.o: $(BUILD)/gen/billing.skel.h
 
+BENCH_BINS += $(BUILD)/bench/bench-bpf
+
+$(BUILD)/bench/bench-bpf: tools/bench/bench_bpf.c tools/bench/stats.h $(BUILD)/lib/libem_bpf.a \
+			  $(BUILD)/lib/libem_common.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/lib/libem_bpf.a $(BUILD)/lib/libem_common.a $(SYSLIBS)
+
+.PHONY: bench-bpf
+bench-bpf: check-root $(BUILD)/bench/bench-bpf
+	$(Q)$(BUILD)/bench/bench-bpf

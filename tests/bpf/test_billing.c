@@ -114,10 +114,10 @@ static void print_acc(const char *name, const struct em_bill_record *r, const st
 {
 	fprintf(stderr,
 		"bpf-acc: %-22s cpu=%8.3f ms truth=%8.3f (%+.2f%%) cgroup=%8.3f  wall=%8.3f ms "
-		"span=%8.3f (%+.3f ms) host=%8.3f switches=%" PRIu64 "\n",
+		"span=%8.3f (%+.3f ms) host=%8.3f switches=%" PRIu64 " missed=%" PRIu64 "\n",
 		name, r->cpu_ns / 1e6, t->cpu / 1e6, pct(r->cpu_ns, t->cpu), r->cg_cpu_ns / 1e6,
 		r->wall_ns / 1e6, t->span / 1e6, ((double)r->wall_ns - (double)t->span) / 1e6,
-		r->host_wall_ns / 1e6, r->nr_switch);
+		r->host_wall_ns / 1e6, r->nr_switch, r->nr_missed);
 	if (getenv("EM_BILL_TEST_DEBUG"))
 		fprintf(stderr, "bpf-acc:   from open: start %+.3f wake %+.3f ready %+.3f end %+.3f "
 			"close %+.3f ms\n", ((double)r->start_ns - r->open_ns) / 1e6,
@@ -235,6 +235,14 @@ Test(billing, threads_counted)
 	workers_in(c, &w, 1, &wk);
 	t = run_window(b, c, &w, 1, &r);
 	print_acc("3 threads x 20 ms", &r, &t);
+	{
+		struct em_bill_prog_stats ps;
+		struct em_err err = { 0 };
+
+		cr_assert_eq(em_bill_prog_stats(b, &ps, &err), 0, "%s", err.msg);
+		cr_expect_eq(ps.recursion_misses, 0);
+		cr_expect_gt(ps.run_cnt + 1, 0);
+	}
 	expect_cpu_within(&r, t.cpu, 2);
 	expect_cpu_within(&r, 60 * MS, 5); /* thread creation and exit are in the window too */
 	expect_wall(&r, &t, 0, 1 * MS);
@@ -469,7 +477,7 @@ Test(billing, billed_ms_and_gb_seconds)
 
 	cr_expect_eq(r1.billed_ms, (r1.wall_ns + MS - 1) / MS, "ceil(%" PRIu64 " ns) = %" PRIu64,
 		     r1.wall_ns, r1.billed_ms);
-	cr_expect_geq(r1.billed_ms, 30);
+	cr_expect_geq(r1.billed_ms, 30, "wall %" PRIu64 " host %" PRIu64 " flags %#x start-open %" PRId64 " end-open %" PRId64 " switches %" PRIu64 " missed %" PRIu64, r1.wall_ns, r1.host_wall_ns, r1.flags, (int64_t)(r1.start_ns - r1.open_ns), (int64_t)(r1.end_ns - r1.open_ns), r1.nr_switch, r1.nr_missed);
 	cr_expect_eq(r100.billed_ms, 100, "30 ms at 100 ms granularity billed %" PRIu64,
 		     r100.billed_ms);
 	cr_expect_eq(r100.mb_ms, 512 * 100);
