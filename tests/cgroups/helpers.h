@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,9 +46,66 @@ static inline double t_now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A test that crashed never ran its .fini: its parent "ember-test-<pid>" (or "-sibling") is
+ * left behind. Remove those whose pid is gone, with the library's own tools (kill what is
+ * inside, gc, remove the parent). Other helpers' "ember-test-<name>-..." are not touched. */
+static inline void t_remove_stale(void)
+{
+	const char *dir = access("/sys/fs/cgroup/pids", F_OK) == 0 ? "/sys/fs/cgroup/pids"
+				  : "/sys/fs/cgroup";
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, "ember-test-", 11))
+			continue;
+		pid = strtol(de->d_name + 11, &end, 10);
+		if (end == de->d_name + 11 || (*end && strcmp(end, "-sibling")) || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		struct em_err err = { 0 };
+		struct em_cg_root *r = NULL;
+		char sub[512];
+		DIR *c;
+
+		if (em_cg_root_open(&r, de->d_name, NULL, &err) < 0)
+			continue;
+		em_cg_gc(r, &err);
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if ((c = opendir(sub))) {
+			struct dirent *ce;
+
+			while ((ce = readdir(c))) {
+				struct em_cg *cg;
+
+				if (ce->d_type != DT_DIR || ce->d_name[0] == '.' ||
+				    !strcmp(ce->d_name, "ember-freezer-anchor"))
+					continue;
+				if (em_cg_open(r, ce->d_name, &cg, &err) == 0 &&
+				    em_cg_destroy(cg, true, &err) < 0)
+					em_cg_close(cg);
+			}
+			closedir(c);
+		}
+		em_cg_gc(r, &err);
+		if (em_cg_root_remove(r, &err) == 0)
+			cr_log_warn("removed %s, left behind by a crashed test", de->d_name);
+		em_cg_root_close(r);
+	}
+	closedir(d);
+}
+
 static inline void t_setup(void)
 {
 	struct em_err err = { 0 };
+
+	t_remove_stale();
 
 	/* warnings land in a memfd the tests can read back */
 	t_log_fd = memfd_create("ember-test-log", MFD_CLOEXEC);
@@ -122,6 +181,9 @@ static inline pid_t t_spawn(struct em_cg *cg, int (*fn)(long), long arg)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		/* a test that crashes runs no .fini: its workloads must not outlive it (they would
+		 * also keep Criterion's output pipe open) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(p[1]);
 		if (read(p[0], &c, 1) != 1)
 			_exit(120);
