@@ -433,11 +433,14 @@ int em_bill_open(struct em_bill **out, const struct em_bill_opts *opts, struct e
 	if (!opts)
 		opts = &defaults;
 	btf = opts->btf_path ? opts->btf_path : DEFAULT_BTF;
-	if (access(btf, R_OK))
-		return em_err_msg(err, errno == EACCES ? EACCES : ENOENT,
-				  "open billing: kernel BTF %s is %s: the CO-RE programs need a kernel "
-				  "built with CONFIG_DEBUG_INFO_BTF=y (or a BTF file for it)", btf,
-				  errno == EACCES ? "not readable" : "missing");
+	if (access(btf, R_OK)) {
+		if (errno == EACCES)
+			return em_err_msg(err, EPERM, "open billing: kernel BTF %s is not readable by "
+					  "this user: billing needs root (or CAP_BPF and CAP_PERFMON)", btf);
+		return em_err_msg(err, ENOENT, "open billing: kernel BTF %s is missing: the CO-RE "
+				  "programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (or a BTF "
+				  "file for it)", btf);
+	}
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return em_err_set(err, ncpu ? -ncpu : EINVAL, "open billing: count possible CPUs");
@@ -775,6 +778,8 @@ static int window_record(struct em_bill *b, int idx, bool close, struct em_bill_
 	/* The instance's span: from its first run after the window opened (it received the request)
 	 * to the end of its last run (it sent the response and blocked for the next one), or to now
 	 * if it is still running. A task already running at the open has the window from the open. */
+	if (s->open_running || rd.running)
+		rec->flags |= EM_BILL_F_IN_FLIGHT;
 	start = s->open_running ? s->open_ns : rd.first_ts;
 	end = rd.running ? rd.t : rd.last_ts;
 	if (start != UINT64_MAX && end > start) {

@@ -94,6 +94,8 @@ enum em_bill_start {
 #define EM_BILL_F_MEM_PEAK_LIFE  (1u << 4) /* ... but covers the cgroup's life, not the window
 					    * (cgroup v2 before 6.12 cannot reset memory.peak) */
 #define EM_BILL_F_NO_RUN         (1u << 5) /* no task of the cgroup ran in the window: wall 0 */
+#define EM_BILL_F_IN_FLIGHT      (1u << 6) /* a task was on a CPU at the open or the close: that
+					    * part of cpu_ns is timed by CLOCK_MONOTONIC */
 
 /* One closed (or, from em_bill_window_read, still open) billing window of one cgroup.
  * Times are nanoseconds; timestamps are CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns(). */

@@ -7,15 +7,25 @@
  *   em_bill_untrack, em_bill_close
  *
  * What is measured. CPU time: the sched_switch program charges every run of every task of a
- * tracked cgroup (threads, children, anything in the cgroup) to that cgroup, per CPU; a window's
- * cpu_ns is the charged time between its two ends, including the part of runs still on a CPU at
- * either end. Wall time: the window's two ends. In this first version the caller (the function
- * host) opens and closes the window, and each end is CLOCK_MONOTONIC read at the call — the clock
- * bpf_ktime_get_ns() uses, so both measurements share one time line. The host calls open right
- * before it hands the request to the instance (the write on the channel wakes the instance) and
- * close right when the response has arrived; the instance's own receive/send events would remove
- * the host's wake-up latency from wall_ns and are the next step (a syscall-exit hook on the
- * channel socket writing the same timestamps into the same window).
+ * tracked cgroup (threads, children, anything in the cgroup) to that cgroup, per CPU, as the
+ * scheduler's own account of the run (se.sum_exec_runtime: what rusage and the cgroup's counters
+ * are made of, so the three agree to the nanosecond once runs are complete); a window's cpu_ns is
+ * the charged time between its two ends, plus the part of runs still on a CPU at either end (timed
+ * with CLOCK_MONOTONIC, which on a VM also counts time the hypervisor stole; instances are idle at
+ * both ends of a billing window, so this part is normally zero).
+ *
+ * Wall time. The host opens the window right before it hands the request to the instance and
+ * closes it once the response has arrived (open_ns/close_ns, host_wall_ns: CLOCK_MONOTONIC at the
+ * calls, the clock of bpf_ktime_get_ns()). What is billed, wall_ns, is narrower and comes from the
+ * kernel's switch events of the instance itself: from the first time one of its tasks gets a CPU
+ * after the open (it woke up with the request) to the end of its last run before the close (it
+ * wrote the response and blocked for the next request; or the close itself if a task is still on
+ * a CPU). So neither the host's dispatch nor its own wake-up on the response is billed, nor the
+ * instance's wait for a CPU before it first runs; throttling and waits in between are. Limits:
+ * a task that keeps running after writing the response (a background thread) extends wall_ns up
+ * to the close; a task already on a CPU at the open starts it at the open. The next step is a
+ * syscall-exit hook on the instance's channel socket writing the exact receive/send times into
+ * the same window.
  *
  * The cgroup's own counters are read at both ends too: its CPU usage (v1 cpuacct.usage, or v2
  * cpu.stat usage_usec) cross-checks cpu_ns, its quota throttling (cpu.stat) gives throttled_ns,

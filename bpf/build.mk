@@ -45,3 +45,10 @@ $(BUILD)/bench/bench-bpf: tools/bench/bench_bpf.c tools/bench/stats.h $(BUILD)/l
 .PHONY: bench-bpf
 bench-bpf: check-root $(BUILD)/bench/bench-bpf
 	$(Q)$(BUILD)/bench/bench-bpf
+
+# Debian 12's 6.1 kernel, pure cgroup v2: the same runner in the test VM of tools/vm (qemu, TCG).
+# The figures there are slower (no KVM) but the program must load, attach and count the same.
+.PHONY: test-bpf-vm
+test-bpf-vm: VM_EXTRA += $(BUILD)/tools/emtest:/bin/emtest
+test-bpf-vm: check-root deps $(BUILD)/vm/vmlinuz $(BUILD)/tests/test-bpf $(BUILD)/tools/emtest
+	$(call vm_run,bpf,$(BUILD)/tests/test-bpf)

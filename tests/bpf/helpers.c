@@ -32,6 +32,32 @@ static const struct {
 	{ TCG_MEMORY, "memory" },
 };
 
+/* Pure cgroup v2: /sys/fs/cgroup is the unified hierarchy itself (the VM boots cgroup_no_v1=all). */
+bool tcg_pure_v2(void)
+{
+	return !access(CG_ROOT "/cgroup.controllers", F_OK);
+}
+
+/* v2: make `ctrl` available below the root (the throwaway VM's own root; never on a hybrid host). */
+static void v2_enable(const char *ctrl)
+{
+	char want[32], buf[256] = "";
+	FILE *f = fopen(CG_ROOT "/cgroup.subtree_control", "r");
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	if (strstr(buf, ctrl))
+		return;
+	snprintf(want, sizeof(want), "+%s", ctrl);
+	f = fopen(CG_ROOT "/cgroup.subtree_control", "w");
+	cr_assert_not_null(f, "open the root's cgroup.subtree_control: %s", strerror(errno));
+	fputs(want, f);
+	cr_assert_eq(fclose(f), 0, "enable %s below the root: %s", ctrl, strerror(errno));
+}
+
 static char *hier_path(struct tcg *c, unsigned bit)
 {
 	switch (bit) {
@@ -51,6 +77,22 @@ struct tcg *tcg_new(unsigned hier)
 	c = &tcgs[n_tcg++];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "ember-test-bpf-%d-%d", getpid(), n_tcg);
+	if (tcg_pure_v2()) {
+		if (hier & TCG_CPU)
+			v2_enable("cpu");
+		if (hier & TCG_MEMORY)
+			v2_enable("memory");
+		char name[64];
+
+		memcpy(name, c->name, sizeof(name));
+		snprintf(c->unified, sizeof(c->unified), CG_ROOT "/%s", name);
+		if (mkdir(c->unified, 0755) && errno != EEXIST)
+			cr_assert_fail("mkdir %s: %s", c->unified, strerror(errno));
+		c->hier = TCG_UNIFIED;
+		cr_assert_eq(stat(c->unified, &st), 0);
+		c->id = st.st_ino;
+		return c;
+	}
 	hier |= TCG_UNIFIED;
 	for (size_t i = 0; i < sizeof(hiers) / sizeof(hiers[0]); i++) {
 		char *p = hier_path(c, hiers[i].bit);
@@ -98,6 +140,32 @@ void tcg_add(struct tcg *c, pid_t pid)
 	for (size_t i = 0; i < sizeof(hiers) / sizeof(hiers[0]); i++)
 		if (c->hier & hiers[i].bit)
 			tcg_write(c, hiers[i].bit, "cgroup.procs", buf);
+}
+
+void tcg_set_quota(struct tcg *c, unsigned quota_us, unsigned period_us)
+{
+	char buf[64];
+
+	if (!(c->hier & TCG_CPU)) { /* v2 */
+		snprintf(buf, sizeof(buf), "%u %u", quota_us, period_us);
+		tcg_write(c, TCG_UNIFIED, "cpu.max", buf);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%u", period_us);
+	tcg_write(c, TCG_CPU, "cpu.cfs_period_us", buf);
+	snprintf(buf, sizeof(buf), "%u", quota_us);
+	tcg_write(c, TCG_CPU, "cpu.cfs_quota_us", buf);
+}
+
+void tcg_set_memory_max(struct tcg *c, unsigned long long bytes)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu", bytes);
+	if (c->hier & TCG_MEMORY)
+		tcg_write(c, TCG_MEMORY, "memory.limit_in_bytes", buf);
+	else
+		tcg_write(c, TCG_UNIFIED, "memory.max", buf);
 }
 
 void tcg_bill_cg(const struct tcg *c, struct em_bill_cg *out, uint64_t memory_mb)
@@ -148,6 +216,12 @@ void tcg_cleanup_all(void)
 			if (tcgs[i].hier & hiers[h].bit)
 				tcg_remove(hier_path(&tcgs[i], hiers[h].bit));
 	n_tcg = 0;
+}
+
+const char *emtest_path(void)
+{
+	return access("build/tools/emtest", X_OK) && !access("/bin/emtest", X_OK) ? "/bin/emtest" :
+										   "build/tools/emtest";
 }
 
 /* --- clocks */
@@ -245,7 +319,7 @@ static void do_work(const struct work *wk)
 		snprintf(ms, sizeof(ms), "%u", wk->ms);
 		pid = fork();
 		if (pid == 0) {
-			execl("build/tools/emtest", "emtest", "spin", ms, (char *)NULL);
+			execl(emtest_path(), "emtest", "spin", ms, (char *)NULL);
 			_exit(127);
 		}
 		waitpid(pid, NULL, 0);

@@ -30,10 +30,16 @@ struct tcg {
 	char unified[256], cpuacct[256], cpu[256], memory[256];
 };
 
-/* Make a test cgroup in the unified hierarchy plus the v1 ones in `hier`. Asserts on failure. */
+/* Make a test cgroup in the unified hierarchy plus the v1 ones in `hier` (hybrid host). On a
+ * pure cgroup v2 host (the test VM) only the unified one exists, and TCG_CPU / TCG_MEMORY enable
+ * those controllers below the root instead. Asserts on failure. */
 struct tcg *tcg_new(unsigned hier);
 void tcg_add(struct tcg *c, pid_t pid);                          /* into every hierarchy */
 void tcg_write(struct tcg *c, unsigned hier, const char *file, const char *val);
+bool tcg_pure_v2(void);
+/* CPU quota and memory limit, on whichever hierarchy has the controller. */
+void tcg_set_quota(struct tcg *c, unsigned quota_us, unsigned period_us);
+void tcg_set_memory_max(struct tcg *c, unsigned long long bytes);
 void tcg_cleanup_all(void);
 /* The em_bill_cg description of a test cgroup. */
 struct em_bill_cg;
@@ -69,6 +75,9 @@ void worker_go(struct worker *w);              /* send the request */
 void worker_response(struct worker *w);        /* wait for the response */
 /* Release the worker, read its report, reap it. */
 void worker_finish(struct worker *w, struct report *r);
+
+/* build/tools/emtest from the tree, or /bin/emtest in the test VM. */
+const char *emtest_path(void);
 
 uint64_t mono_ns(void);
 /* CPU time of another process now, runs in progress included (its CPU clock). */
