@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -207,6 +208,32 @@ static void tcg_remove(const char *path)
 		usleep(5000);
 	}
 	fprintf(stderr, "test-bpf: could not remove %s: %s\n", path, strerror(errno));
+}
+
+/* Cgroups left by a runner that died (a Criterion timeout kills the test before its .fini):
+ * ember-test-bpf-<pid>-<n> whose <pid> is gone. */
+void tcg_cleanup_stale(void)
+{
+	const char *roots[] = { CG_ROOT, CG_ROOT "/unified", CG_ROOT "/cpuacct", CG_ROOT "/cpu",
+				CG_ROOT "/memory" };
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		DIR *d = opendir(roots[i]);
+		struct dirent *e;
+
+		while (d && (e = readdir(d))) {
+			char path[512];
+			int pid;
+
+			if (sscanf(e->d_name, "ember-test-bpf-%d-", &pid) != 1 || pid <= 0 ||
+			    !kill(pid, 0) || errno != ESRCH)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", roots[i], e->d_name);
+			tcg_remove(path);
+		}
+		if (d)
+			closedir(d);
+	}
 }
 
 void tcg_cleanup_all(void)

@@ -41,6 +41,7 @@ bool tcg_pure_v2(void);
 void tcg_set_quota(struct tcg *c, unsigned quota_us, unsigned period_us);
 void tcg_set_memory_max(struct tcg *c, unsigned long long bytes);
 void tcg_cleanup_all(void);
+void tcg_cleanup_stale(void);  /* left by runners that died */
 /* The em_bill_cg description of a test cgroup. */
 struct em_bill_cg;
 void tcg_bill_cg(const struct tcg *c, struct em_bill_cg *out, uint64_t memory_mb);

@@ -38,6 +38,7 @@ static void suite_init(void)
 	FILE *f = fopen("/proc/cmdline", "r");
 
 	em_log_init_fd(&warn_log, 2, EM_LOG_WARN, EM_LOG_TEXT);
+	tcg_cleanup_stale();
 	if (f) {
 		if (!fgets(cmdline, sizeof(cmdline), f))
 			cmdline[0] = '\0';
