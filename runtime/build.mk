@@ -5,3 +5,19 @@ $(BUILD)/ember: $(EMBER_OBJS) $(LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(EMBER_OBJS) $(LIBS) $(SYSLIBS)
+
+# The exec stub: static, no libc, embedded into libem_runtime as a byte array (see stub.c: why).
+$(BUILD)/gen/execstub: runtime/execstub/stub.c runtime/sync.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@ (nostdlib)")
+	$(Q)$(CC) -std=gnu11 -Os -Wall -Wextra -Werror -I. -nostdlib -static -fno-stack-protector \
+		-fno-asynchronous-unwind-tables -fno-pie -no-pie -Wl,--build-id=none -o $@ $<
+	$(Q)strip $@
+
+$(BUILD)/gen/execstub_elf.h: $(BUILD)/gen/execstub
+	$(Q){ echo "/* generated from runtime/execstub/stub.c */"; \
+	  echo "static const unsigned char em_execstub_elf[] = {"; \
+	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo "};"; } > $@
+
+$(BUILD)/obj/runtime/execstub.o: $(BUILD)/gen/execstub_elf.h
