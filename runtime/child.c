@@ -707,6 +707,10 @@ static __attribute__((noreturn)) void run_process(struct child *c)
 			fail(c, -r);
 	}
 	find_program(c, prog, sizeof(prog));
+	/* the program starts with no signal blocked, whatever ember's caller had blocked */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	/* Every fd the process should not inherit closes at exec; the sync socket stays open across
 	 * the stub so it can report a failed exec, and the stub makes it close-on-exec itself. */

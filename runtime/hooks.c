@@ -81,6 +81,13 @@ static __attribute__((noreturn)) void hook_child(struct child_fds f, const char 
 	for (int s = 1; s < _NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &dfl, NULL);
+	/* glibc's own signals (32, 33) are refused by sigaction(); an ignored one inherited from
+	 * whoever started ember would survive the exec: reset them with the raw system call */
+	for (int s = 32; s < SIGRTMIN; s++) {
+		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } k = { 0 };
+
+		syscall(SYS_rt_sigaction, s, &k, NULL, sizeof(k.mask));
+	}
 
 	/* Its own process group, so a timeout kills whatever the hook started too. */
 	setpgid(0, 0);
