@@ -1,5 +1,6 @@
 /* runtime/container.c — create, start, run, delete, exec: the lifecycle (see container.h). */
 #include "runtime/container.h"
+#include "runtime/billing.h"
 #include "runtime/cgroup_limits.h"
 #include "runtime/console.h"
 #include "runtime/hooks.h"
@@ -91,6 +92,7 @@ struct ctr {
 	struct em_cg *cg;
 	const char *pid_file;
 	struct em_log *log;
+	struct em_rt_bill *bill;     /* run --bill: opens its window as the init is set up */
 };
 
 static int load_config_into_state(struct ctr *c, const char *bundle, struct em_err *err)
@@ -172,6 +174,14 @@ static int sb_created(void *data, pid_t pid, struct em_err *err)
 
 	c->st.pid = pid;
 	c->st.start_time = em_proc_start_time(pid);
+	if (c->bill) {
+		const struct em_opt_i64 *mem = &c->cfg.linux_.resources.memory.limit;
+
+		ret = em_rt_bill_begin(c->bill, c->rt->cg, c->cg,
+				       mem->set && mem->v > 0 ? (uint64_t)mem->v >> 20 : 0, err);
+		if (ret < 0)
+			return ret;
+	}
 	ret = em_state_write(&c->sd, &c->st, err);
 	if (ret == 0 && c->pid_file)
 		ret = em_write_pid_file(c->pid_file, pid, err);
@@ -621,16 +631,25 @@ int em_container_run(struct em_runtime *rt, const char *id, const struct em_crea
 	int ret;
 
 	*exit_code = 0;
+	if (o->bill_path) {
+		if (o->detach)
+			return em_err_msg(err, EINVAL, "--bill needs the foreground (not --detach)");
+		ret = em_rt_bill_open(&c.bill, rt->log, err);
+		if (ret < 0)
+			return ret;
+	}
 	if (o->console_socket) {
 		ret = em_console_socket_connect(o->console_socket, &cio.console_sock, err);
 		if (ret < 0)
-			return ret;
+			goto out;
 	} else if (!o->detach) {
 		/* if the config asks for a terminal, be our own console socket and proxy the pty */
 		int sp[2];
 
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-			return em_err_set(err, errno, "socketpair for the console");
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+			ret = em_err_set(err, errno, "socketpair for the console");
+			goto out;
+		}
 		cio.proxy_sock = sp[0];
 		cio.proxy_peer = sp[1];
 	}
@@ -663,6 +682,8 @@ int em_container_run(struct em_runtime *rt, const char *id, const struct em_crea
 	/* do not hold the container's lock while it runs: kill, state, exec must work */
 	em_state_close(&c.sd);
 	ret = wait_forwarding(sb.pid, exit_code, err);
+	if (c.bill && ret == 0)
+		ret = em_rt_bill_end(c.bill, id, o->bill_path, err);
 	if (proxy)
 		em_console_proxy_stop(proxy);
 	proxy = NULL;
@@ -686,6 +707,7 @@ fail_destroy:
 out:
 	if (cio.proxy_sock >= 0)
 		close(cio.proxy_sock);
+	em_rt_bill_close(c.bill);
 	ctr_free(&c);
 	return ret;
 }

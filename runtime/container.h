@@ -34,6 +34,7 @@ struct em_create_opts {
 	int preserve_fds;
 	bool detach;                 /* run only */
 	bool keep;                   /* run only: keep the stopped container (runc run --keep) */
+	const char *bill_path;       /* run only: write the BPF billing record here ("-": stderr) */
 };
 
 int em_container_create(struct em_runtime *rt, const char *id, const struct em_create_opts *o,

@@ -10,7 +10,7 @@
 #include <string.h>
 
 enum { OPT_BUNDLE = 'b', OPT_PID_FILE = 'p', OPT_CONSOLE = 'c', OPT_PRESERVE = 'P',
-       OPT_DETACH = 'd', OPT_KEEP = 'k', OPT_NO_PIVOT = 1000, OPT_NO_NEW_KEYRING };
+       OPT_DETACH = 'd', OPT_KEEP = 'k', OPT_NO_PIVOT = 1000, OPT_NO_NEW_KEYRING, OPT_BILL };
 
 static const struct option create_opts[] = {
 	{ "bundle", required_argument, NULL, OPT_BUNDLE },
@@ -19,6 +19,7 @@ static const struct option create_opts[] = {
 	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE },
 	{ "detach", no_argument, NULL, OPT_DETACH },
 	{ "keep", no_argument, NULL, OPT_KEEP },
+	{ "bill", required_argument, NULL, OPT_BILL },
 	{ "no-pivot", no_argument, NULL, OPT_NO_PIVOT },
 	{ "no-new-keyring", no_argument, NULL, OPT_NO_NEW_KEYRING },
 	{ 0 },
@@ -64,6 +65,11 @@ static int parse_create(int argc, char **argv, struct em_create_opts *o, bool is
 					  "--no-pivot is not supported: ember always uses pivot_root");
 		case OPT_NO_NEW_KEYRING:
 			break; /* ember never creates a session keyring */
+		case OPT_BILL:
+			if (!is_run)
+				return em_err_msg(err, EINVAL, "--bill is an option of run");
+			o->bill_path = optarg;
+			break;
 		default:
 			return em_err_msg(err, EINVAL, "invalid option (see --help)");
 		}

@@ -17,7 +17,7 @@ static const struct cli_cmd commands[] = {
 	{ "create", "[--bundle DIR] [--pid-file FILE] [--console-socket SOCK] [--preserve-fds N] <id>",
 	  "create a container (its process waits for start)", cmd_create },
 	{ "start", "<id>", "start the process of a created container", cmd_start },
-	{ "run", "[--bundle DIR] [--detach] [--keep] [--pid-file FILE] [--console-socket SOCK] [--preserve-fds N] <id>",
+	{ "run", "[--bundle DIR] [--detach] [--keep] [--bill FILE|-] [--pid-file FILE] [--console-socket SOCK] [--preserve-fds N] <id>",
 	  "create and start a container; in the foreground, exit with its status", cmd_run },
 	{ "state", "<id>", "print the OCI state of a container", cmd_state },
 	{ "kill", "[--all] <id> [SIGNAL]", "send a signal (default SIGTERM) to the container's process",
