@@ -426,6 +426,14 @@ static int plan_namespaces(struct em_plan *p, const struct em_oci_config *cfg,
 				 ns_proc_name[ns->type]);
 			open_path = path;
 		}
+		if (!open_path && ns->type == EM_NS_NET && opts->netns_fd >= 0) {
+			/* a namespace from the pool stands in for a new one (see container.c) */
+			p->join_fds[EM_NS_NET] = fcntl(opts->netns_fd, F_DUPFD_CLOEXEC, 3);
+			if (p->join_fds[EM_NS_NET] < 0)
+				return em_err_set(err, errno, "take the pooled network namespace");
+			any_join = true;
+			continue;
+		}
 		if (!open_path) {
 			if (ns->type == EM_NS_USER)
 				p->new_userns = true;

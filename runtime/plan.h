@@ -116,6 +116,8 @@ struct em_plan_opts {
 	const char *cgroup_rel;          /* the container's cgroup path inside each hierarchy */
 	bool for_exec;                   /* joining a running container: no rootfs, join its ns */
 	pid_t join_pid;                  /* for exec: the container's init */
+	int netns_fd;                    /* a ready network namespace (from the pool) to join
+					    instead of creating one; -1: none */
 	struct em_log *log;              /* warnings (unsupported fields) */
 };
 

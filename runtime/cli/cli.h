@@ -51,6 +51,7 @@ int cmd_update(struct cli *, int, char **, struct em_err *);
 int cmd_events(struct cli *, int, char **, struct em_err *);
 int cmd_spec(struct cli *, int, char **, struct em_err *);
 int cmd_features(struct cli *, int, char **, struct em_err *);
+int cmd_netns_pool(struct cli *, int, char **, struct em_err *);
 
 /* run/exec return the process's exit status this way (it is not an error) */
 #define CLI_EXIT_STATUS(code) (1000 + (code))

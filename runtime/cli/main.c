@@ -34,6 +34,8 @@ static const struct cli_cmd commands[] = {
 	{ "events", "[--stats] [--interval S] <id>", "print resource usage of a container", cmd_events },
 	{ "spec", "[--bundle DIR] [--rootless]", "write a default config.json", cmd_spec },
 	{ "features", "", "print the OCI features this runtime supports", cmd_features },
+	{ "netns-pool", "fill N | status | destroy",
+	  "keep ready network namespaces for create/run (ember's own)", cmd_netns_pool },
 };
 
 static void usage(FILE *f)

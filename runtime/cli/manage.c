@@ -2,6 +2,7 @@
 #include "runtime/cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "netns/netns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,4 +146,42 @@ int cmd_update(struct cli *cli, int argc, char **argv, struct em_err *err)
 	ret = em_container_update(&cli->rt, argv[optind], &cfg.linux_.resources, err);
 	em_oci_config_free(&cfg);
 	return ret;
+}
+
+/* `ember netns-pool fill N | status | destroy`: the ready network namespaces create/run take
+ * instead of creating one (under <root>/netns-pool; see runtime/container.c). */
+int cmd_netns_pool(struct cli *cli, int argc, char **argv, struct em_err *err)
+{
+	char dir[4096];
+	int ret;
+
+	if (argc < 2)
+		return em_err_msg(err, EINVAL, "missing the action: fill N, status or destroy");
+	em_path_join(dir, sizeof(dir), cli->rt.root, "netns-pool");
+	if (!strcmp(argv[1], "fill")) {
+		char *end;
+		long n = argc == 3 ? strtol(argv[2], &end, 10) : -1;
+
+		if (argc != 3 || *end || n < 0 || n > 4096)
+			return em_err_msg(err, EINVAL, "fill: expected a count 0..4096");
+		ret = em_netns_pool_dir_init(dir, err);
+		if (ret == 0)
+			ret = em_netns_pool_dir_fill(dir, (unsigned)n, err);
+		if (ret < 0)
+			return ret;
+		printf("created %d, ready %d\n", ret, em_netns_pool_dir_count(dir, err));
+		return 0;
+	}
+	if (!strcmp(argv[1], "status") && argc == 2) {
+		ret = em_netns_pool_dir_count(dir, err);
+		if (ret == -ENOENT)
+			ret = 0;
+		if (ret < 0)
+			return ret;
+		printf("ready %d\n", ret);
+		return 0;
+	}
+	if (!strcmp(argv[1], "destroy") && argc == 2)
+		return em_netns_pool_dir_destroy(dir, err);
+	return em_err_msg(err, EINVAL, "unknown action \"%s\" (fill N, status, destroy)", argv[1]);
 }
