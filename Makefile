@@ -92,6 +92,10 @@ $(foreach a,$(TEST_AREAS),$(eval test-$(a): check-root deps all $(BUILD)/tests/t
 bench: check-root deps all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$(basename $$b)"; $$b || exit 1; done
 
+# The demo (until the function host lands): a bundle end to end, then ember next to crun/runc.
+demo: check-root deps all $(filter %/bench-run,$(BENCH_BINS))
+	$(Q)tools/demo.sh
+
 check-root:
 	@[ "$$(id -u)" = 0 ] || { echo "ember's tests and demo need root (namespaces, cgroups, mounts)" >&2; exit 1; }
 
