@@ -644,6 +644,32 @@ static int exit_code_of(int status)
 	return WEXITSTATUS(status);
 }
 
+/* A terminal in the foreground (run/exec without --console-socket): receive the pty master the
+ * init sends and copy it to and from our own stdio until the container exits. */
+struct fg_console {
+	struct em_console_proxy *proxy;
+	int master;
+};
+
+static int fg_console_start(struct fg_console *fc, int sock, struct em_err *err)
+{
+	int ret = em_console_recv(sock, &fc->master, err);
+
+	if (ret == 0)
+		ret = em_console_proxy_start(&fc->proxy, fc->master, STDIN_FILENO, STDOUT_FILENO, err);
+	return ret;
+}
+
+static void fg_console_stop(struct fg_console *fc)
+{
+	if (fc->proxy)
+		em_console_proxy_stop(fc->proxy); /* copies out the last output first */
+	if (fc->master >= 0)
+		close(fc->master);
+	fc->proxy = NULL;
+	fc->master = -1;
+}
+
 /* Wait for our child `pid`, forwarding the signals a user sends to `ember run` (as runc does). */
 static int wait_forwarding(pid_t pid, int *exit_code, struct em_err *err)
 {
@@ -687,7 +713,7 @@ int em_container_run(struct em_runtime *rt, const char *id, const struct em_crea
 {
 	struct ctr c = { .rt = rt, .sd = { .dfd = -1 }, .pid_file = o->pid_file, .log = rt->log };
 	struct create_io cio = { .console_sock = -1, .proxy_sock = -1, .proxy_peer = -1 };
-	struct em_console_proxy *proxy = NULL;
+	struct fg_console fgc = { .proxy = NULL, .master = -1 };
 	struct em_sandbox sb;
 	int ret;
 
@@ -722,14 +748,8 @@ int em_container_run(struct em_runtime *rt, const char *id, const struct em_crea
 	if (ret < 0)
 		goto out;
 	if (c.cfg.process.terminal && cio.proxy_sock >= 0) {
-		int master = -1;
-
-		ret = em_console_recv(cio.proxy_sock, &master, err);
-		if (ret == 0)
-			ret = em_console_proxy_start(&proxy, master, STDIN_FILENO, STDOUT_FILENO, err);
+		ret = fg_console_start(&fgc, cio.proxy_sock, err);
 		if (ret < 0) {
-			if (master >= 0)
-				close(master);
 			em_sandbox_release(&sb);
 			goto fail_destroy;
 		}
@@ -746,9 +766,7 @@ int em_container_run(struct em_runtime *rt, const char *id, const struct em_crea
 	ret = wait_forwarding(sb.pid, exit_code, err);
 	if (c.bill && ret == 0)
 		ret = em_rt_bill_end(c.bill, id, o->bill_path, err);
-	if (proxy)
-		em_console_proxy_stop(proxy);
-	proxy = NULL;
+	fg_console_stop(&fgc);
 	if (!o->keep && em_state_open(rt->root, id, &c.sd, err) == 0) {
 		int r2 = ctr_destroy(&c, err);
 		if (ret == 0)
@@ -760,9 +778,7 @@ fail_destroy:
 	{
 		struct em_err e2;
 
-		if (proxy)
-			em_console_proxy_stop(proxy);
-		proxy = NULL;
+		fg_console_stop(&fgc);
 		kill_and_wait(&c.st, &e2);
 		ctr_destroy(&c, &e2);
 	}
@@ -1073,7 +1089,7 @@ int em_container_exec(struct em_runtime *rt, const char *id, const struct em_exe
 		      int *exit_code, struct em_err *err)
 {
 	struct em_oci_process proc = { 0 };
-	struct em_console_proxy *proxy = NULL;
+	struct fg_console fgc = { .proxy = NULL, .master = -1 };
 	struct em_sandbox_io io = { .fifo_fd = -1, .console_sock = -1, .proc_fd = -1 };
 	cleanup_close int proxy_sock = -1;
 	bool have_proc = false;
@@ -1139,14 +1155,8 @@ int em_container_exec(struct em_runtime *rt, const char *id, const struct em_exe
 	if (ret < 0)
 		goto out;
 	if (proxy_sock >= 0) {
-		int master = -1;
-
-		ret = em_console_recv(proxy_sock, &master, err);
-		if (ret == 0)
-			ret = em_console_proxy_start(&proxy, master, STDIN_FILENO, STDOUT_FILENO, err);
+		ret = fg_console_start(&fgc, proxy_sock, err);
 		if (ret < 0) {
-			if (master >= 0)
-				close(master);
 			em_sandbox_release(&sb);
 			kill(sb.pid, SIGKILL);
 			waitpid(sb.pid, NULL, 0);
@@ -1158,8 +1168,7 @@ int em_container_exec(struct em_runtime *rt, const char *id, const struct em_exe
 		goto out;
 	ret = wait_forwarding(sb.pid, exit_code, err);
 out:
-	if (proxy)
-		em_console_proxy_stop(proxy);
+	fg_console_stop(&fgc);
 	if (ret < 0)
 		em_err_prefix(err, "exec in container \"%s\"", id);
 	if (have_proc)

@@ -147,3 +147,16 @@ Test(security, console_socket_receives_a_pty_master)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	assert_no_leak(&b, "c1");
 }
+
+/* Without --console-socket, `run` in the foreground is its own console: it receives the pty
+ * and copies the container's output to its stdout. */
+Test(security, foreground_run_with_a_terminal_proxies_the_pty)
+{
+	bundle_init(&b, ARGS("sh", "-c", "emtest isatty; tty"));
+	json_object_set_new(cfg_obj(&b, "process"), "terminal", json_true());
+	bundle_write(&b);
+	ember(&b, &r, ARGS("run", "c1"));
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "tty\r\n/dev/pts/0"), "\"%s\"", r.out);
+	assert_no_leak(&b, "c1");
+}
