@@ -72,8 +72,8 @@ Test(resources, limits_update_stats_and_kill_all)
 	json_t *data = json_object_get(ev, "data");
 	cr_assert_eq(json_integer_value(json_object_get(json_object_get(data, "pids"), "current")), 2,
 		     "sh (exec'd into the last sleep) and the background sleep: %s", r.out);
-	cr_assert_eq(json_integer_value(json_object_get(json_object_get(data, "memory"), "limit")) >>
-			     20, 128, "%s", r.out);
+	json_t *usage = json_object_get(json_object_get(data, "memory"), "usage");
+	cr_assert_eq(json_integer_value(json_object_get(usage, "limit")) >> 20, 128, "%s", r.out);
 	json_decref(ev);
 
 	ember(&b, &r, ARGS("kill", "--all", "c1", "KILL"));
