@@ -45,8 +45,10 @@ Test(billing, a_busy_container_is_billed_its_cpu)
 	json_t *rec = run_billed();
 	double cpu = ms(rec, "cpu_ns"), wall = ms(rec, "wall_ns");
 
-	/* 100 ms of spinning plus the exec of emtest; a shared machine may steal some */
-	cr_assert(cpu > 90 && cpu < 140, "cpu %.1f ms", cpu);
+	/* spin runs for 100 ms of wall time: on a busy shared machine it gets less than all of
+	 * it, never more (one thread); the exact figure is checked against the cgroup below and
+	 * against the workload's own clocks in tests/bpf */
+	cr_assert(cpu > 20 && cpu <= wall * 1.02 + 1, "cpu %.1f ms, wall %.1f ms", cpu, wall);
 	cr_assert(wall >= 99 && wall < 200, "wall %.1f ms", wall);
 	/* the kernel's own counter agrees with the BPF figure */
 	cr_assert_eq(json_integer_value(json_object_get(rec, "cpu_ns")),
