@@ -1,0 +1,10 @@
+# tools/bench/: `ember run` against crun and runc (bench_run.c), added to `make bench`.
+# Needs build/ember and build/rootfs at run time (found next to the binary: build/bench/..).
+BENCH_BINS += $(BUILD)/bench/bench-run
+
+$(BUILD)/bench/bench-run: tools/bench/bench_run.c tools/bench/stats.h \
+		$(BUILD)/lib/libem_cgroups.a $(BUILD)/lib/libem_common.a | $(BUILD)/ember rootfs
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(BUILD)/lib/libem_cgroups.a \
+		$(BUILD)/lib/libem_common.a -ljansson
