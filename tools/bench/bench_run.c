@@ -29,7 +29,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <sched.h>
@@ -47,6 +46,7 @@
 
 #include "cgroups/cgroups.h"
 #include "common/err.h"
+#include "common/fs.h"
 #include "tools/bench/stats.h"
 
 #define CGROUP_SUPER_MAGIC  0x27e0eb
@@ -240,18 +240,14 @@ static void make_bundle(struct variant *v)
 static void crun_mntns(struct runtime *rt)
 {
 	char buf[256] = "";
+	struct em_err err = { 0 };
 	struct statfs sf;
-	int host, fd, e = 0;
-	ssize_t n = 0;
+	int host, e = 0;
 
 	if (statfs("/sys/fs/cgroup/unified", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
 		return;
-	fd = open("/sys/fs/cgroup/unified/cgroup.controllers", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	if (n <= 0)
+	if (em_read_small_at(AT_FDCWD, "/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf),
+			     &err) <= 0 || buf[0] == '\n')
 		return;   /* no controllers on cgroup2: crun takes the host as it is */
 	buf[strcspn(buf, "\n")] = 0;
 
@@ -479,13 +475,12 @@ static void report_variant(const struct variant *v, int runs)
 	}
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+static void remove_tree(const char *path)
 {
-	(void)sb;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT)
-		fprintf(stderr, "bench-run: remove %s: %s\n", p, strerror(errno));
-	return 0;
+	struct em_err err = { 0 };
+
+	if (em_rm_rf_at(AT_FDCWD, path, &err) < 0)
+		fprintf(stderr, "bench-run: remove %s: %s\n", path, err.msg);
 }
 
 /* Containers a runtime left in its root (a `run` that did not clean up after itself): count them,
@@ -509,7 +504,7 @@ static unsigned cleanup_root(struct runtime *rt)
 		}
 		closedir(d);
 	}
-	nftw(rt->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(rt->root);
 	return left;
 }
 
@@ -679,7 +674,7 @@ int main(void)
 	peer_cg = sweep_peer_cgroups();
 	if (rts[RT_CRUN].mntns >= 0)
 		close(rts[RT_CRUN].mntns);
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(tmpdir);
 	printf("# leftovers cleaned: containers ember %u, crun %u, runc %u; ember cgroup dirs %u; "
 	       "peer cgroup dirs %u\n", left[RT_EMBER], left[RT_CRUN], left[RT_RUNC], ember_cg,
 	       peer_cg);
