@@ -3,9 +3,10 @@ EMBER_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard runtime/cli/*.c))
 
 # Every `ember run` pays the dynamic loader: on this VM (page faults 10-20x bare metal) loading
 # ten shared objects cost ~3 ms of a ~5 ms start. The libraries ember's CLI uses are linked
-# statically, glibc stays dynamic (NSS), and --as-needed drops what the CLI never calls.
-EMBER_LDLIBS := -Wl,--as-needed -Wl,-Bstatic -ljansson -lseccomp -lnl-route-3 -lnl-3 -lbpf -lelf \
-                -lz -luring -lsqlite3 -Wl,-Bdynamic -lmicrohttpd -lpthread -lm
+# statically, glibc too (-static: no loader at all, no PIE relocation; the NSS lookups libnl
+# could make are never reached by ember, so the linker's getaddrinfo warnings are harmless).
+EMBER_LDLIBS := -static -Wl,--no-warnings -ljansson -lseccomp -lnl-route-3 -lnl-3 -lbpf -lelf \
+                -lz -luring -lsqlite3 -lmicrohttpd -lpthread -lm
 
 $(BUILD)/ember: $(EMBER_OBJS) $(LIBS)
 	@mkdir -p $(@D)
