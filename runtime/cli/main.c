@@ -83,12 +83,11 @@ int cli_parse_signal(const char *s, int *sig, struct em_err *err)
 		*sig = (int)n;
 		return 0;
 	}
-	if (!strncasecmp(s, "SIG", 3))
-		s += 3;
+	const char *bare = strncasecmp(s, "SIG", 3) ? s : s + 3;
 	for (int i = 1; i < 32; i++) {
 		const char *name = sigabbrev_np(i);
 
-		if (name && !strcasecmp(name, s)) {
+		if (name && !strcasecmp(name, bare)) {
 			*sig = i;
 			return 0;
 		}
