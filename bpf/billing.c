@@ -48,6 +48,7 @@ struct cg_state {
 	int peak_fd;          /* v2 memory.peak opened at window open (per-fd reset, 6.12+) */
 	bool peak_reset;      /* the peak covers the window only */
 	uint64_t memory_mb;
+	int ent;              /* its entry in cgtab (group * EM_BILL_CG_WAYS + way); -1: in `tracked` */
 	uint64_t base_cpu;    /* the slot's charged time when tracking began (slots are reused) */
 	/* the open window */
 	bool open;
@@ -65,6 +66,10 @@ struct em_bill {
 	size_t acct_len;
 	struct em_bill_win *win;             /* mmap of the win map, max_cgroups entries */
 	size_t win_len;
+	struct em_bill_cg_group *cgtab;      /* mmap of the cgtab map, cg_mask + 1 groups */
+	size_t cgtab_len;
+	uint32_t cg_mask;
+	uint32_t *cg_ovf;                    /* per group: its cgroups in `tracked` */
 	uint32_t nr_cpus, max_cgroups, gran_ms, tol_pct;
 	uint64_t tol_ns;
 	struct em_log *log;
@@ -243,10 +248,14 @@ struct reading {
 };
 
 /* Read slot idx. Every CPU's entry must be as of t: an entry updated after t (last_ts > t) means
- * we were slow between the clock read and the reads; read the clock again and retry. */
+ * we were slow between the clock read and the reads, or the program stamped a switch a little
+ * ahead of this clock (its times come from the rq clock, see billing.bpf.c: tens of µs at most);
+ * read the clock again and retry, for up to 10 ms. */
 static int slot_read(const struct em_bill *b, uint32_t idx, uint64_t arm, struct reading *r)
 {
-	for (int attempt = 0; attempt < 1000; attempt++) {
+	uint64_t t0 = now_ns();
+
+	for (int attempt = 0; attempt < 1000 || r->t - t0 < 10000000; attempt++) {
 		bool ok = true;
 
 		memset(r, 0, sizeof(*r));
@@ -385,9 +394,11 @@ static int load_step(struct em_bill *b, bool raw, const struct em_bill_opts *opt
 	if (!skel)
 		return em_err_set(err, errno, "open BPF object billing");
 	skel->rodata->nr_cpus = b->nr_cpus;
+	skel->rodata->cg_mask = b->cg_mask;
 	bpf_program__set_autoload(raw ? skel->progs.em_bill_switch_btf : skel->progs.em_bill_switch_raw,
 				  false);
 	if ((ret = bpf_map__set_max_entries(skel->maps.tracked, b->max_cgroups)) ||
+	    (ret = bpf_map__set_max_entries(skel->maps.cgtab, b->cg_mask + 1)) ||
 	    (ret = bpf_map__set_max_entries(skel->maps.acct, b->max_cgroups * b->nr_cpus)) ||
 	    (ret = bpf_map__set_max_entries(skel->maps.win, b->max_cgroups))) {
 		billing__destroy(skel);
@@ -462,11 +473,17 @@ int em_bill_open(struct em_bill **out, const struct em_bill_opts *opts, struct e
 	for (ht_size = 2; ht_size < 2 * b->max_cgroups; ht_size <<= 1)
 		;
 	b->ht_mask = ht_size - 1;
+	/* as many 4-way groups as cgroups: a quarter full at most, a full group is rare */
+	for (b->cg_mask = 1; b->cg_mask < (opts->table_groups ? opts->table_groups : b->max_cgroups);
+	     b->cg_mask <<= 1)
+		;
+	b->cg_mask--;
+	b->cg_ovf = calloc(b->cg_mask + 1, sizeof(*b->cg_ovf));
 	b->cgs = calloc(b->max_cgroups, sizeof(*b->cgs));
 	b->ht_key = calloc(ht_size, sizeof(*b->ht_key));
 	b->ht_idx = calloc(ht_size, sizeof(*b->ht_idx));
 	b->freeq = calloc(b->max_cgroups, sizeof(*b->freeq));
-	if (!b->cgs || !b->ht_key || !b->ht_idx || !b->freeq) {
+	if (!b->cgs || !b->ht_key || !b->ht_idx || !b->freeq || !b->cg_ovf) {
 		em_bill_close(b);
 		return em_err_set(err, ENOMEM, "open billing: tables for %u cgroups", b->max_cgroups);
 	}
@@ -509,6 +526,17 @@ int em_bill_open(struct em_bill **out, const struct em_bill_opts *opts, struct e
 		return ret;
 	}
 	b->win = m;
+	b->cgtab_len = (size_t)(b->cg_mask + 1) * sizeof(struct em_bill_cg_group);
+	m = mmap(NULL, b->cgtab_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_map__fd(b->skel->maps.cgtab), 0);
+	if (m == MAP_FAILED) {
+		ret = em_err_set(err, errno, "open billing: mmap the cgtab map (%zu bytes)",
+				 b->cgtab_len);
+		b->cgtab_len = 0;
+		em_bill_close(b);
+		return ret;
+	}
+	b->cgtab = m;
 	b->st.nr_cpus = b->nr_cpus;
 	b->st.attach = b->attach;
 	*out = b;
@@ -539,11 +567,14 @@ void em_bill_close(struct em_bill *b)
 		munmap((void *)b->acct, b->acct_len);
 	if (b->win)
 		munmap(b->win, b->win_len);
+	if (b->cgtab)
+		munmap(b->cgtab, b->cgtab_len);
 	billing__destroy(b->skel); /* detaches */
 	free(b->cgs);
 	free(b->ht_key);
 	free(b->ht_idx);
 	free(b->freeq);
+	free(b->cg_ovf);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -573,6 +604,47 @@ static int open_dir(const char *path, int *fd, struct em_err *err)
 	return 0;
 }
 
+/* --- the program's table of tracked cgroups (cgtab, see billing.h) */
+
+/* Put cgid -> idx in its group, or in `tracked` if the group is full. *ent: where it went. */
+static int cgtab_add(struct em_bill *b, uint64_t cgid, uint32_t idx, int *ent)
+{
+	uint32_t g = em_bill_cg_group_of(cgid, b->cg_mask);
+	struct em_bill_cg_group *grp = &b->cgtab[g];
+	struct em_bill_slot v = { .idx = idx };
+
+	for (int w = 0; w < EM_BILL_CG_WAYS; w++) {
+		if (__atomic_load_n(&grp->e[w].cgid, __ATOMIC_RELAXED))
+			continue;
+		__atomic_store_n(&grp->e[w].idx, idx, __ATOMIC_RELAXED);
+		__atomic_store_n(&grp->e[w].cgid, cgid, __ATOMIC_RELEASE);
+		*ent = (int)(g * EM_BILL_CG_WAYS + (uint32_t)w);
+		return 0;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.tracked), &cgid, &v, BPF_NOEXIST))
+		return -errno;
+	if (!b->cg_ovf[g]++)
+		__atomic_store_n(&grp->e[0].flags, EM_BILL_CG_OVERFLOW, __ATOMIC_RELEASE);
+	*ent = -1;
+	return 0;
+}
+
+static int cgtab_del(struct em_bill *b, uint64_t cgid, int ent)
+{
+	uint32_t g = em_bill_cg_group_of(cgid, b->cg_mask);
+
+	if (ent >= 0) {
+		__atomic_store_n(&b->cgtab[ent / EM_BILL_CG_WAYS].e[ent % EM_BILL_CG_WAYS].cgid, 0,
+				 __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (bpf_map_delete_elem(bpf_map__fd(b->skel->maps.tracked), &cgid) && errno != ENOENT)
+		return -errno;
+	if (b->cg_ovf[g] && !--b->cg_ovf[g])
+		__atomic_store_n(&b->cgtab[g].e[0].flags, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* A free slot no CPU is still charging (see em_bill_untrack); -1 if none. */
 static int slot_get(struct em_bill *b)
 {
@@ -599,7 +671,6 @@ int em_bill_track(struct em_bill *b, const struct em_bill_cg *cg, struct em_err 
 {
 	struct cg_state s = { .unified_fd = -1, .cpuacct_fd = -1, .cpu_fd = -1, .memory_fd = -1,
 			      .peak_fd = -1 };
-	struct em_bill_slot v = { 0 };
 	uint64_t cgid = cg->cgid;
 	int ret, idx;
 
@@ -632,15 +703,18 @@ int em_bill_track(struct em_bill *b, const struct em_bill_cg *cg, struct em_err 
 				 "(or freed slots still running)", cgid, b->max_cgroups);
 		goto fail;
 	}
-	v.idx = (uint32_t)idx;
 	/* A new gen before the cgroup goes into the map: task storage left from the slot's previous
 	 * cgroup no longer matches and is never charged to this one. */
 	__atomic_store_n(&b->win[idx].arm_ts, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->win[idx].gen, ++b->gen, __ATOMIC_RELEASE);
-	ret = bpf_map_update_elem(bpf_map__fd(b->skel->maps.tracked), &cgid, &v, BPF_NOEXIST);
+	/* The slot names its cgroup before the table does: the program checks a hit against it. */
+	__atomic_store_n(&b->win[idx].cgid, cgid, __ATOMIC_RELEASE);
+	ret = cgtab_add(b, cgid, (uint32_t)idx, &s.ent);
 	if (ret) {
+		__atomic_store_n(&b->win[idx].cgid, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->win[idx].gen, 0, __ATOMIC_RELEASE);
 		slot_put(b, (uint32_t)idx);
-		ret = em_err_set(err, errno, "track cgroup %" PRIu64 ": add to the BPF map", cgid);
+		ret = em_err_set(err, -ret, "track cgroup %" PRIu64 ": add to the BPF map", cgid);
 		goto fail;
 	}
 	{
@@ -671,8 +745,9 @@ int em_bill_untrack(struct em_bill *b, uint64_t cgid, struct em_err *err)
 	}
 	/* After the delete no new run can start on the slot; a run already in progress ends at its
 	 * task's next switch, and slot_get() reuses the slot only once no CPU has one. */
-	if (bpf_map_delete_elem(bpf_map__fd(b->skel->maps.tracked), &cgid) && errno != ENOENT) {
-		ret = em_err_set(err, errno, "untrack cgroup %" PRIu64 ": delete from the BPF map",
+	ret = cgtab_del(b, cgid, b->cgs[idx].ent);
+	if (ret) {
+		ret = em_err_set(err, -ret, "untrack cgroup %" PRIu64 ": delete from the BPF map",
 				 cgid);
 		goto out;
 	}
@@ -680,6 +755,7 @@ int em_bill_untrack(struct em_bill *b, uint64_t cgid, struct em_err *err)
 		em_debug(b->log, "billing: cgroup %" PRIu64 " untracked with a window open", cgid);
 	cg_state_release(&b->cgs[idx]);
 	__atomic_store_n(&b->win[idx].arm_ts, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->win[idx].cgid, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->win[idx].gen, 0, __ATOMIC_RELEASE);
 	ht_remove(b, cgid);
 	slot_put(b, (uint32_t)idx);

@@ -3,12 +3,16 @@
  * so the layout is the same for the BPF target and for user space.
  *
  * How CPU time is kept (see billing.bpf.c for the program):
- *  - `tracked` (hash): unified cgroup id -> struct em_bill_slot. A task whose cgroup is not in it
- *    costs the sched_switch program one hash lookup and nothing else.
+ *  - `cgtab` (mmap-able array of 64-byte groups, a power of two >= max_cgroups): unified cgroup id
+ *    -> slot, 4 ways per group, the group chosen by a multiplicative hash of the id. A task whose
+ *    cgroup is not in it costs the sched_switch program one cache line and four compares. A group
+ *    that is full sends its further cgroups to `tracked` (hash, same key) and says so in its
+ *    first entry's flags: only cgroups hashing to such a group pay a hash lookup.
  *  - `acct` (mmap-able array, max_cgroups x nr_cpus entries): struct em_bill_cpu_acct, one per
  *    (tracked cgroup slot, CPU). Only the program running on that CPU writes an entry, so no
  *    atomics are needed; user space reads it through the mmap under the entry's seqcount.
- *  - `cur` (per-CPU array, 1 entry): which slot the task now on this CPU is charged to.
+ *  - `cur` (per-CPU array, 1 entry): which slot the task now on this CPU is charged to, and the
+ *    CPU's clock calibration (see billing.bpf.c: switch times come from the run queue's clock).
  *  - `win` (mmap-able array, max_cgroups): the time the slot's current window was armed, so the
  *    program can note the first run of the instance after it (the start of wall_ns).
  *  - `tasks` (task storage): per task of a tracked cgroup, its se.sum_exec_runtime at its last
@@ -33,11 +37,33 @@
 
 #define EM_BILL_CACHELINE 64
 
-/* Value of the `tracked` hash map. */
+/* Value of the `tracked` hash map (the cgroups whose `cgtab` group was full). */
 struct em_bill_slot {
 	uint32_t idx;  /* row in `acct` */
 	uint32_t pad;
 };
+
+/* `cgtab`: one cache line per group. Written by user space only (under its lock): idx before cgid
+ * on insert, cgid = 0 on removal; the program checks a hit against `win[idx].cgid`, so a read
+ * racing with a change can only miss, never charge another cgroup. */
+#define EM_BILL_CG_WAYS 4
+#define EM_BILL_CG_OVERFLOW (1u << 0) /* e[0].flags: some cgroups of this group are in `tracked` */
+#define EM_BILL_CG_HASH 0x9E3779B97F4A7C15ull
+struct em_bill_cg_ent {
+	uint64_t cgid;      /* 0 = free */
+	uint32_t idx;       /* row in `acct`, `win` */
+	uint32_t flags;     /* e[0] only: EM_BILL_CG_OVERFLOW */
+};
+struct em_bill_cg_group {
+	struct em_bill_cg_ent e[EM_BILL_CG_WAYS];
+};
+
+/* The group of a cgroup id: the top bits of a multiplicative (Fibonacci) hash, masked to ngroups
+ * (a power of two) — the same function in the program and the loader. */
+static inline uint32_t em_bill_cg_group_of(uint64_t cgid, uint32_t mask)
+{
+	return (uint32_t)((cgid * EM_BILL_CG_HASH) >> 32) & mask;
+}
 
 /* One (slot, CPU) accounting entry; written only by the program on that CPU. */
 struct em_bill_cpu_acct {
@@ -55,15 +81,21 @@ struct em_bill_cpu_acct {
 struct em_bill_win {
 	uint64_t arm_ts;    /* when the slot's window opened, CLOCK_MONOTONIC; 0 = no window */
 	uint64_t gen;       /* which tracking of a cgroup owns the slot now; 0 = free */
+	uint64_t cgid;      /* the cgroup the slot tracks now; 0 = free */
 };
 
-/* Value of the per-CPU `cur` array: the slot the current task of this CPU is charged to. */
+/* Value of the per-CPU `cur` array: the task now on this CPU and the slot it is charged to. */
 struct em_bill_cur {
 	uint32_t idx;       /* row in `acct`, valid if charging != 0 */
 	uint32_t charging;
-	uint64_t task;      /* the task_struct it was charged for (checked at switch-out) */
+	uint64_t task;      /* the task_struct switched in last (checked at its switch-out) */
 	uint64_t gen;       /* the slot's gen then */
 	uint64_t cgid;
+	uint64_t run_base;  /* its se.sum_exec_runtime then */
+	/* clock calibration: CLOCK_MONOTONIC = rq clock + off (see billing.bpf.c) */
+	uint64_t cal_rq;    /* rq clock at the last bpf_ktime_get_ns() read; 0 = none yet */
+	uint64_t off;       /* CLOCK_MONOTONIC - rq clock, smallest recent value */
+	uint64_t idle_task; /* this CPU's idle task, once seen: leaving idle drops the calibration */
 };
 
 /* Task storage of every task that ran in a tracked cgroup: its sum_exec_runtime at its last

@@ -59,6 +59,9 @@ struct em_bill_opts {
 	uint64_t cross_tol_ns;    /* 0 = 10 ms: the cgroup's counters lag a running task by up to
 				   * a scheduler tick (4 ms at HZ=250) at each end of the window */
 	bool force_raw_tp;        /* skip tp_btf, load the raw_tp program (tests, old kernels) */
+	uint32_t table_groups;    /* tests: 4-way groups of the program's cgroup table (a power
+				   * of two); 0 = max_cgroups rounded up. Cgroups beyond a full group
+				   * go to a hash map, which costs their tasks a hash lookup */
 	const char *btf_path;     /* kernel BTF for CO-RE; NULL = /sys/kernel/btf/vmlinux */
 	struct em_log *log;       /* cross-check warnings; libbpf's messages (see above); NULL = drop */
 };

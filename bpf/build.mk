@@ -48,7 +48,10 @@ bench-bpf: check-root $(BUILD)/bench/bench-bpf
 
 # Debian 12's 6.1 kernel, pure cgroup v2: the same runner in the test VM of tools/vm (qemu, TCG).
 # The figures there are slower (no KVM) but the program must load, attach and count the same.
+# test-bpf also runs in the shared VM run (VM_TEST_BINS, read by the cgroups area's test-cgroup2
+# of `make test`, and by vm-test); test-bpf-vm boots a VM for it alone.
+VM_TEST_BINS += $(BUILD)/tests/test-bpf
+VM_EXTRA += $(BUILD)/tools/emtest:/bin/emtest
 .PHONY: test-bpf-vm
-test-bpf-vm: VM_EXTRA += $(BUILD)/tools/emtest:/bin/emtest
 test-bpf-vm: check-root deps $(BUILD)/vm/vmlinuz $(BUILD)/tests/test-bpf $(BUILD)/tools/emtest
 	$(call vm_run,bpf,$(BUILD)/tests/test-bpf)

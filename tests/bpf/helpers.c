@@ -383,6 +383,27 @@ static void read_full(int fd, void *buf, size_t len)
 /* Wait until pid sleeps (in its read of the request). The billing charges a task to the cgroup it
  * was in when it got the CPU, so a worker must not be moved while it runs — as ember never moves a
  * running instance. */
+/* 'S' in /proc/pid/stat shows as soon as the task has set its state, before it has left the CPU;
+ * moved into a cgroup and woken then, it would run on in the new cgroup without a switch-in (the
+ * program charges a task from its next switch-in: a harness race, not a billing case). Reading
+ * /proc/pid/syscall of a blocked task waits until it is off its CPU (wait_task_inactive), and
+ * says it is blocked in a system call (the first field is a number, not "running"). */
+static bool off_cpu(pid_t pid)
+{
+	char path[64], buf[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true; /* no such file (CONFIG_HAVE_ARCH_TRACEHOOK off): 'S' is all we have */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return n > 0 && buf[0] >= '0' && buf[0] <= '9';
+}
+
 static void wait_blocked(pid_t pid)
 {
 	char path[64], buf[512], *p;
@@ -396,7 +417,7 @@ static void wait_blocked(pid_t pid)
 			fclose(f);
 		buf[n] = '\0';
 		p = strrchr(buf, ')');
-		if (p && p[1] == ' ' && p[2] == 'S')
+		if (p && p[1] == ' ' && p[2] == 'S' && off_cpu(pid))
 			return;
 		usleep(100);
 	}

@@ -693,3 +693,53 @@ Test(billing, track_errors_and_slot_reuse)
 	cr_expect_eq(em_bill_untrack(b, 42, &err), -ENOENT);
 	em_bill_close(b);
 }
+
+/* The program's cgroup table has 4 ways per group; cgroups beyond a full group go to a hash map.
+ * One group for 6 cgroups: 2 of them overflow, and are charged all the same, before and after
+ * churn in both places. */
+Test(billing, table_overflow_to_hash)
+{
+	struct em_bill_opts o = { .log = &warn_log, .max_cgroups = 8, .table_groups = 1 };
+	struct em_bill *b = bill_open(&o);
+	struct tcg *c[6];
+	struct work wk = { .kind = WORK_SPIN_CPU, .ms = 20 };
+	struct em_bill_record r;
+	struct em_err err = { 0 };
+	struct em_bill_stats st;
+	struct worker w;
+	struct truth t;
+
+	for (int i = 0; i < 6; i++) {
+		c[i] = tcg_new(TCG_CPUACCT);
+		track(b, c[i], 128);
+	}
+	em_bill_get_stats(b, &st);
+	cr_expect_eq(st.tracked, 6);
+	for (int round = 0; round < 2; round++) {
+		/* the last two tracked overflowed; the first is in the table */
+		int which[] = { 5, 4, 0 };
+
+		for (int k = 0; k < 3; k++) {
+			workers_in(c[which[k]], &w, 1, &wk);
+			t = run_window(b, c[which[k]], &w, 1, &r);
+			print_acc(round ? "overflow, after churn" : "overflow to hash", &r, &t);
+			expect_cpu_within(&r, t.cpu, 2);
+			cr_expect_geq(r.cpu_ns, 15 * MS, "cgroup %d charged %.3f ms", which[k],
+				      r.cpu_ns / 1e6);
+		}
+		/* churn: free a table way and an overflowed one, track them again (5 goes back to
+		 * the table now, 0 overflows) */
+		cr_assert_eq(em_bill_untrack(b, c[0]->id, &err), 0, "%s", err.msg);
+		cr_assert_eq(em_bill_untrack(b, c[5]->id, &err), 0, "%s", err.msg);
+		track(b, c[5], 128);
+		track(b, c[0], 128);
+	}
+	/* an untracked cgroup that hashes to the overflowed group is not charged */
+	cr_assert_eq(em_bill_untrack(b, c[4]->id, &err), 0, "%s", err.msg);
+	{
+		uint64_t total = 0;
+
+		cr_expect_eq(em_bill_cpu_total(b, c[4]->id, &total, &err), -ENOENT);
+	}
+	em_bill_close(b);
+}

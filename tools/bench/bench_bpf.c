@@ -2,7 +2,8 @@
  *  - per context switch: a pipe ping-pong between two processes pinned to one CPU (so every
  *    round trip is exactly two switches), with no program attached and with the sched_switch
  *    program attached and 0, 10 or 1,000 cgroups tracked (the ping-pong itself untracked: the
- *    cost every other task on the host pays), and with the ping-pong itself in a tracked cgroup;
+ *    cost every other task on the host pays), and with the ping-pong itself in a tracked cgroup,
+ *    without and with a billing window open (the window's first run on a CPU reads the clock);
  *  - opening + closing a billing window, with and without the cgroup-file cross-check reads.
  * Baseline and attached runs alternate, sample by sample, so drift on the shared machine hits both.
  * A switch costs ~7 µs end to end in this nested VM and varies by more than the program's cost
@@ -119,7 +120,7 @@ static double pingpong(bool in_cgroup)
 	return (t1 - t0) * 1000.0 / (2.0 * ROUNDS);
 }
 
-static struct em_bill *bill_with(unsigned n_dummy, uint64_t real_cgid)
+static struct em_bill *bill_with(unsigned n_dummy, uint64_t real_cgid, bool window)
 {
 	struct em_bill_opts o = { 0 };
 	struct em_err err = { 0 };
@@ -139,6 +140,9 @@ static struct em_bill *bill_with(unsigned n_dummy, uint64_t real_cgid)
 
 		if (em_bill_track(b, &cg, &err))
 			die("track", &err);
+		/* dropped by em_bill_close */
+		if (window && em_bill_window_open(b, real_cgid, NULL, &err))
+			die("open window", &err);
 	}
 	return b;
 }
@@ -148,12 +152,14 @@ static void bench_switch(uint64_t cgid)
 	static const struct {
 		const char *name;
 		unsigned dummies;
-		bool tracked;
+		bool tracked, window;
 	} cfg[] = {
-		{ "attached, 0 cgroups tracked", 0, false },
-		{ "attached, 10 cgroups tracked", 10, false },
-		{ "attached, 1000 cgroups tracked", 1000, false },
-		{ "attached, ping-pong in a tracked cgroup", 10, true },
+		{ "attached, 0 cgroups tracked", 0, false, false },
+		{ "attached, 10 cgroups tracked", 10, false, false },
+		{ "attached, 1000 cgroups tracked", 1000, false, false },
+		{ "attached, ping-pong in a tracked cgroup", 10, true, false },
+		/* what an invocation that switches a lot costs: its window is open */
+		{ "attached, ping-pong in a tracked cgroup, window open", 10, true, true },
 	};
 	struct bench_samples base = { 0 }, base_cg = { 0 }, s[EM_ARRAY_SIZE(cfg)] = { { 0 } },
 			     prog[EM_ARRAY_SIZE(cfg)] = { { 0 } };
@@ -171,7 +177,8 @@ static void bench_switch(uint64_t cgid)
 					strerror(-stats_fd));
 			for (size_t c = 0; c < EM_ARRAY_SIZE(cfg); c++) {
 				struct em_bill *b = bill_with(cfg[c].dummies,
-							      cfg[c].tracked ? cgid : 0);
+							      cfg[c].tracked ? cgid : 0,
+							      cfg[c].window);
 				struct em_bill_prog_stats p0, p1;
 
 				if (em_bill_prog_stats(b, &p0, &err))
@@ -194,7 +201,8 @@ static void bench_switch(uint64_t cgid)
 		bench_add(&base, pingpong(false));
 		bench_add(&base_cg, pingpong(true));
 		for (size_t c = 0; c < EM_ARRAY_SIZE(cfg); c++) {
-			struct em_bill *b = bill_with(cfg[c].dummies, cfg[c].tracked ? cgid : 0);
+			struct em_bill *b = bill_with(cfg[c].dummies, cfg[c].tracked ? cgid : 0,
+						      cfg[c].window);
 
 			bench_add(&s[c], pingpong(cfg[c].tracked));
 			em_bill_close(b);
