@@ -673,8 +673,10 @@ static __attribute__((noreturn)) void run_process(struct child *c)
 
 	send_msg(c, EM_SYNC_CREATED, 0);
 	wait_msg(c, EM_SYNC_DETACH);
-	/* from here on the container outlives its creator */
+	/* from here on the container outlives its creator; say so before the creator may exit,
+	 * or its exit could still deliver the parent-death SIGKILL set during setup */
 	prctl(PR_SET_PDEATHSIG, 0);
+	send_msg(c, EM_SYNC_DETACHED, 0);
 	if (io->fifo_fd >= 0) {
 		char fdp[32];
 		int fd;

@@ -230,6 +230,13 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 					goto fail;
 			}
 			ret = send_type(parent_fd, EM_SYNC_DETACH, err);
+			if (ret == 0)
+				ret = recv_msg(parent_fd, &msg, err);
+			if (ret == 0 && msg.type != EM_SYNC_DETACHED)
+				ret = msg.type == EM_SYNC_ERROR
+					      ? em_err_set(err, msg.err, "%s", msg.step)
+					      : em_err_msg(err, EPROTO,
+							   "the container's init did not confirm it is detached");
 			if (ret < 0)
 				goto fail;
 			sb->pid = pid;

@@ -17,6 +17,7 @@ enum em_sync_type {
 	EM_SYNC_DETACH,          /* parent -> child: state recorded; survive the parent now */
 	EM_SYNC_ERROR,           /* either way: step + errno (err), or a message for EM_SYNC_MSG */
 	EM_SYNC_CONSOLE_SENT,    /* child -> parent: the pty master went out over the console socket */
+	EM_SYNC_DETACHED,        /* child -> parent: parent-death signal cleared; the parent may exit */
 };
 
 #define EM_SYNC_STEP_MAX 480
