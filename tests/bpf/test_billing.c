@@ -159,7 +159,10 @@ static void print_acc(const char *name, const struct em_bill_record *r, const st
  * a tick (4 ms at HZ=250) apart then. */
 static void expect_cg_exact(const struct em_bill_record *r)
 {
-	uint64_t tol = r->flags & EM_BILL_F_IN_FLIGHT ? 5000000 : 20000;
+	/* Equal in practice (the same scheduler runtime feeds both); the slack covers a thread
+	 * exiting at the window's edge, whose last runtime reaches the cgroup counter a moment
+	 * apart, and TCG's slowness in the VM. */
+	uint64_t tol = r->flags & EM_BILL_F_IN_FLIGHT ? 5000000 : in_vm ? 1000000 : 100000;
 
 	if (r->flags & EM_BILL_F_CG_CPU)
 		cr_expect(r->cpu_ns + tol >= r->cg_cpu_ns && r->cpu_ns <= r->cg_cpu_ns + tol,
