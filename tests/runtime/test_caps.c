@@ -2,6 +2,8 @@
  * the kernel shows in the child's /proc/self/status (CapInh/CapPrm/CapEff/CapBnd/CapAmb), and
  * across an exec as a non-root user, where only the ambient set keeps capabilities alive. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -95,8 +97,6 @@ static void child(int out, const struct child_ctx *c)
 static void run(const struct child_ctx *c, char *out, size_t cap)
 {
 	int p[2], status;
-	size_t len = 0;
-	ssize_t n;
 	pid_t pid;
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
@@ -108,10 +108,7 @@ static void run(const struct child_ctx *c, char *out, size_t cap)
 		_exit(0);
 	}
 	close(p[1]);
-	while (len + 1 < cap && (n = read(p[0], out + len, cap - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(p[0]);
+	t_read_all(p[0], out, cap);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x: %s", status,
 		  out);

@@ -3,6 +3,8 @@
  * checks what the shell saw (its tty, size, session). The proxy is driven through pipes and
  * through a second pty standing in for the user's terminal. No fd or process outlives a test. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,27 +28,16 @@
 
 static int fds_before;
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void setup(void)
 {
-	fds_before = count_fds();
+	fds_before = t_count_fds();
 }
 
 static void teardown(void)
 {
-	cr_expect_eq(count_fds(), fds_before, "fds leaked: %d before, %d after", fds_before,
-		     count_fds());
+	cr_expect_eq(t_count_fds(), fds_before, "fds leaked: %d before, %d after", fds_before,
+		     t_count_fds());
 	cr_expect_eq(waitpid(-1, NULL, WNOHANG), -1, "a child process was left behind");
 }
 

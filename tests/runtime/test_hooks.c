@@ -2,6 +2,8 @@
  * (stdin, argv, env, fds, signal state) into a temp dir, hooks that fail, die by signal, time out.
  * Each test checks that no fd of the runner leaked and no hook process is left. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,30 +27,19 @@
 static char dir[] = "/tmp/ember-test-hooks-XXXXXX";
 static int fds_before;
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void setup(void)
 {
 	cr_assert_not_null(mkdtemp(dir));
-	fds_before = count_fds();
+	fds_before = t_count_fds();
 }
 
 static void teardown(void)
 {
 	struct em_err err = { 0 };
 
-	cr_expect_eq(count_fds(), fds_before, "fds leaked: %d before, %d after", fds_before,
-		     count_fds());
+	cr_expect_eq(t_count_fds(), fds_before, "fds leaked: %d before, %d after", fds_before,
+		     t_count_fds());
 	cr_expect_eq(em_rm_rf_at(AT_FDCWD, dir, &err), 0, "%s", err.msg);
 }
 

@@ -2,6 +2,8 @@
  * in a forked child, which then probes what the kernel now does with each system call and
  * writes the answers to a pipe ("mkdir=EACCES getpid=ok"). Configs are built in C, not parsed. */
 #include <criterion/criterion.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -67,8 +69,6 @@ static int run_filtered(const struct em_seccomp_prog *prog, probe_fn *probe, cha
 			size_t cap)
 {
 	int p[2];
-	size_t len = 0;
-	ssize_t n;
 	int status;
 	pid_t pid;
 
@@ -88,10 +88,7 @@ static int run_filtered(const struct em_seccomp_prog *prog, probe_fn *probe, cha
 		_exit(0);
 	}
 	close(p[1]);
-	while (len + 1 < cap && (n = read(p[0], out + len, cap - 1 - len)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(p[0]);
+	t_read_all(p[0], out, cap);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	return status;
 }
