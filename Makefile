@@ -32,7 +32,10 @@ AREAS := common cgroups netns bpf snapshot runtime
 # Library order for the linker: dependents first.
 LIB_ORDER := runtime snapshot bpf netns cgroups common
 
-area_srcs = $(filter-out %.bpf.c,$(wildcard $(1)/*.c))
+# An area may keep a concept in a subfolder (runtime/host/: the function host); its files join the
+# area's library.
+AREA_SUBDIRS_runtime := runtime/host
+area_srcs = $(filter-out %.bpf.c,$(wildcard $(1)/*.c $(addsuffix /*.c,$(AREA_SUBDIRS_$(1)))))
 area_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(call area_srcs,$(1)))
 LIBS := $(foreach a,$(LIB_ORDER),$(if $(call area_srcs,$(a)),$(BUILD)/lib/libem_$(a).a))
 
@@ -73,7 +76,7 @@ define test_bin
 $(BUILD)/tests/test-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/$(1)/*.c)) $(call test_libs,$(1))
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(call test_libs,$(1)) -lcriterion $$(SYSLIBS)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(call test_libs,$(1)) $$(TEST_LDADD_$(1)) -lcriterion $$(SYSLIBS)
 endef
 $(foreach a,$(TEST_AREAS),$(eval $(call test_bin,$(a))))
 

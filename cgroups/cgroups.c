@@ -683,6 +683,75 @@ int em_cg_gc(struct em_cg_root *root, struct em_err *err)
 	return removed;
 }
 
+/* Names of the directories below the parent in one hierarchy, added to names (no duplicates). */
+static int child_names(int hier_fd, const char *parent, char ***names, size_t *n,
+		       struct em_err *err)
+{
+	int fd = openat(hier_fd, parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : em_err_set(err, errno, "open cgroup %s", parent);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return em_err_set(err, errno, "list cgroup %s", parent);
+	}
+	while ((de = readdir(d))) {
+		bool dup = false;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+		    !strcmp(de->d_name, "ember-freezer-anchor"))
+			continue;
+		for (size_t i = 0; i < *n && !dup; i++)
+			dup = !strcmp((*names)[i], de->d_name);
+		if (dup)
+			continue;
+		char **nv = realloc(*names, (*n + 1) * sizeof(*nv));
+		if (!nv || !(nv[*n] = strdup(de->d_name))) {
+			if (nv)
+				*names = nv;
+			closedir(d);
+			return em_err_set(err, ENOMEM, "list cgroup %s", parent);
+		}
+		*names = nv;
+		(*n)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+int em_cg_reap_children(struct em_cg_root *root, struct em_err *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int ret = 0, removed = 0;
+
+	if (root->unified_fd >= 0)
+		ret = child_names(root->unified_fd, root->parent, &names, &n, err);
+	for (size_t i = 0; ret == 0 && i < root->n_hier; i++)
+		ret = child_names(root->hier_fd[i], root->parent, &names, &n, err);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		struct em_cg *cg;
+
+		ret = em_cg_open(root, names[i], &cg, err);
+		if (ret == 0) {
+			ret = em_cg_destroy(cg, true, err);
+			if (ret < 0)
+				em_cg_close(cg);
+			else
+				removed++;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (ret < 0)
+		return em_err_prefix(err, "reap the cgroups below %s", root->parent);
+	return removed;
+}
+
 void em_cg_limits_free(struct em_cg_limits *l)
 {
 	if (!l)

@@ -144,6 +144,12 @@ int em_cg_destroy(struct em_cg *cg, bool force, struct em_err *err);
  * one directory per hierarchy), or -errno. */
 int em_cg_gc(struct em_cg_root *root, struct em_err *err);
 
+/* Kill the processes of every cgroup directly below the parent and remove them (every hierarchy;
+ * the freezer anchor is kept). For a host at start-up, holding its state lock, after a crash
+ * left its instances behind: the parent must be the host's own. Returns the number of cgroups
+ * removed, or -errno. */
+int em_cg_reap_children(struct em_cg_root *root, struct em_err *err);
+
 void em_cg_limits_free(struct em_cg_limits *l);   /* frees the pointer fields, zeroes *l */
 
 /* Lambda-style policy (policy.c): CPU follows memory.

@@ -17,8 +17,30 @@
 struct em_rt_bill {
 	struct em_bill *bill;
 	uint64_t cgid;
-	char unified[4096], cpuacct[4096], cpu[4096], memory[4096];
+	struct em_rt_bill_paths paths;
 };
+
+void em_rt_bill_cg(struct em_cg_root *root, struct em_cg *cg, uint64_t memory_mb,
+		   struct em_rt_bill_paths *p, struct em_bill_cg *bc)
+{
+	const char *rel = em_cg_path(cg);
+	bool v2 = em_cg_root_mode(root) == EM_CG_V2;
+
+	memset(bc, 0, sizeof(*bc));
+	bc->cgid = em_cg_id(cg);
+	bc->memory_mb = memory_mb;
+	/* the cgroup files the cross-check reads: v2 keeps them all in one directory */
+	snprintf(p->unified, sizeof(p->unified), "/sys/fs/cgroup/%s%s", v2 ? "" : "unified/", rel);
+	bc->unified = p->unified;
+	if (!v2) {
+		snprintf(p->cpuacct, sizeof(p->cpuacct), "/sys/fs/cgroup/cpuacct/%s", rel);
+		snprintf(p->cpu, sizeof(p->cpu), "/sys/fs/cgroup/cpu/%s", rel);
+		snprintf(p->memory, sizeof(p->memory), "/sys/fs/cgroup/memory/%s", rel);
+		bc->cpuacct = p->cpuacct;
+		bc->cpu = p->cpu;
+		bc->memory = p->memory;
+	}
+}
 
 int em_rt_bill_open(struct em_rt_bill **out, struct em_log *log, struct em_err *err)
 {
@@ -41,22 +63,11 @@ int em_rt_bill_begin(struct em_rt_bill *b, struct em_cg_root *root, struct em_cg
 		     uint64_t memory_mb, struct em_err *err)
 {
 	const char *p = em_cg_path(cg);
-	bool v2 = em_cg_root_mode(root) == EM_CG_V2;
-	struct em_bill_cg bc = { .cgid = em_cg_id(cg), .memory_mb = memory_mb };
+	struct em_bill_cg bc;
 	struct em_bill_window_opts wo = { .start = EM_BILL_START_COLD };
 	int ret;
 
-	/* the cgroup files the cross-check reads: v2 keeps them all in one directory */
-	snprintf(b->unified, sizeof(b->unified), "/sys/fs/cgroup/%s%s", v2 ? "" : "unified/", p);
-	bc.unified = b->unified;
-	if (!v2) {
-		snprintf(b->cpuacct, sizeof(b->cpuacct), "/sys/fs/cgroup/cpuacct/%s", p);
-		snprintf(b->cpu, sizeof(b->cpu), "/sys/fs/cgroup/cpu/%s", p);
-		snprintf(b->memory, sizeof(b->memory), "/sys/fs/cgroup/memory/%s", p);
-		bc.cpuacct = b->cpuacct;
-		bc.cpu = b->cpu;
-		bc.memory = b->memory;
-	}
+	em_rt_bill_cg(root, cg, memory_mb, &b->paths, &bc);
 	ret = em_bill_track(b->bill, &bc, err);
 	if (ret < 0)
 		return em_err_prefix(err, "--bill: track cgroup %s", p);

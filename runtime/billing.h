@@ -12,6 +12,13 @@ struct em_log;
 struct em_cg;
 struct em_cg_root;
 struct em_rt_bill;
+struct em_bill_cg;
+
+/* The cgroup files bpf/ reads for one of ember's cgroups (what em_bill_track takes); the paths
+ * live in *p, which must outlive the em_bill_track call. Shared with the function host. */
+struct em_rt_bill_paths { char unified[4096], cpuacct[4096], cpu[4096], memory[4096]; };
+void em_rt_bill_cg(struct em_cg_root *root, struct em_cg *cg, uint64_t memory_mb,
+		   struct em_rt_bill_paths *p, struct em_bill_cg *bc);
 
 /* Load and attach the BPF programs (tens of ms: only when billing is asked for). */
 int em_rt_bill_open(struct em_rt_bill **out, struct em_log *log, struct em_err *err);

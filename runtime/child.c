@@ -674,9 +674,13 @@ static __attribute__((noreturn)) void run_process(struct child *c)
 	send_msg(c, EM_SYNC_CREATED, 0);
 	wait_msg(c, EM_SYNC_DETACH);
 	/* from here on the container outlives its creator; say so before the creator may exit,
-	 * or its exit could still deliver the parent-death SIGKILL set during setup */
-	prctl(PR_SET_PDEATHSIG, 0);
+	 * or its exit could still deliver the parent-death SIGKILL set during setup. A host's
+	 * instance does not: it dies with the host, and waits parked for its turn. */
+	if (!io->host_owned)
+		prctl(PR_SET_PDEATHSIG, 0);
 	send_msg(c, EM_SYNC_DETACHED, 0);
+	if (io->host_owned)
+		wait_msg(c, EM_SYNC_GO);
 	if (io->fifo_fd >= 0) {
 		char fdp[32];
 		int fd;
@@ -830,6 +834,15 @@ void em_child_main(const struct em_plan *plan, const struct em_sandbox_io *io, b
 	c->p = plan;
 	c->io = io;
 	c->rootfd = -1;
+	if (io->remap_fds) {
+		/* the sources sit above 3 (sandbox.c): no dup2 here clobbers another's source */
+		for (int i = 0; i < 4; i++) {
+			if (io->map_fds[i] >= 0)
+				dup2(io->map_fds[i], i);
+			else
+				close(i);
+		}
+	}
 	close_other_fds(plan, io);
 	/* no one in the container may ptrace us or open our /proc files while we hold the host's
 	 * descriptors; the exec resets this for the container's program */

@@ -118,8 +118,10 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 		     const struct em_sandbox_hooks *hooks, struct em_sandbox *sb, struct em_log *log,
 		     struct em_err *err)
 {
-	int min = 3 + (io->preserve_fds > 0 ? io->preserve_fds : 0);
+	int min = 3 + (io->remap_fds ? 1 : io->preserve_fds > 0 ? io->preserve_fds : 0);
 	cleanup_close int parent_fd = -1, child_fd = -1, stub_fd = -1, proc_fd = -1;
+	cleanup_close int m0 = -1, m1 = -1, m2 = -1, m3 = -1;
+	int *mapped[4] = { &m0, &m1, &m2, &m3 };
 	struct em_sync_msg msg;
 	pid_t pid, stage1 = -1;
 	int sp[2], ret;
@@ -144,6 +146,20 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 	    (ret = fd_above(&io->fifo_fd, min, err)) < 0 ||
 	    (ret = fd_above(&io->console_sock, min, err)) < 0)
 		return ret;
+	/* the fds to remap must not sit where the child puts them (dup2 onto 0..3 in any order) */
+	for (int i = 0; io->remap_fds && i < 4; i++) {
+		if (io->map_fds[i] < 0)
+			continue;
+		*mapped[i] = fcntl(io->map_fds[i], F_DUPFD_CLOEXEC, min);
+		if (*mapped[i] < 0)
+			return em_err_set(err, errno, "move descriptor %d above %d", io->map_fds[i], min);
+	}
+	struct em_sandbox_io cio = *io;
+	if (io->remap_fds) {
+		for (int i = 0; i < 4; i++)
+			cio.map_fds[i] = *mapped[i];
+		cio.preserve_fds = 1;
+	}
 	io->sync_fd = child_fd;
 	io->stub_fd = take_fd(&stub_fd);   /* the caller closes it (it may reuse it) */
 	io->proc_fd = take_fd(&proc_fd);
@@ -154,7 +170,10 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 		return em_err_set(err, errno, "clone the container's init");
 	if (pid == 0) {
 		close(parent_fd);
-		em_child_main(plan, io, plan->two_stage);
+		cio.sync_fd = io->sync_fd;
+		cio.stub_fd = io->stub_fd;
+		cio.proc_fd = io->proc_fd;
+		em_child_main(plan, &cio, plan->two_stage);
 	}
 	close(take_fd(&child_fd));
 	io->sync_fd = -1;
@@ -254,6 +273,11 @@ fail:
 	if (pid != stage1)
 		reap(pid);
 	return ret;
+}
+
+int em_sandbox_go(struct em_sandbox *sb, struct em_err *err)
+{
+	return send_type(sb->sync_fd, EM_SYNC_GO, err);
 }
 
 int em_sandbox_wait_exec(struct em_sandbox *sb, struct em_err *err)

@@ -24,6 +24,16 @@ struct em_sandbox_io {
 	int console_sock;     /* connected --console-socket, or -1 */
 	int preserve_fds;     /* fds 3 .. 3+n-1 pass to the process (--preserve-fds) */
 	int proc_fd;          /* the host's /proc, kept across pivot_root for the fifo reopen */
+	/* The function host (runtime/host/): the process gets map_fds[i] as its descriptor i
+	 * (stdin, stdout, stderr, the instance channel; -1 leaves that number closed) instead of
+	 * inheriting the caller's, which in a multi-threaded host are someone else's. Implies
+	 * preserve_fds = 1 (fd 3 survives the exec). */
+	bool remap_fds;
+	int map_fds[4];
+	/* The function host: the sandbox belongs to the creating thread for its whole life (it keeps
+	 * the parent-death SIGKILL, so a crashed host leaves no running instance behind) and, once
+	 * set up, waits parked before its exec until em_sandbox_go. */
+	bool host_owned;
 };
 
 /* Called by the parent at the points where it must act for the child. */
@@ -49,6 +59,10 @@ struct em_sandbox {
 int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 		     const struct em_sandbox_hooks *hooks, struct em_sandbox *sb, struct em_log *log,
 		     struct em_err *err);
+
+/* A host-owned sandbox (io.host_owned) is parked, set up, before its exec: let it exec now.
+ * Then em_sandbox_wait_exec as for any other. Closing sb->sync_fd instead makes it exit. */
+int em_sandbox_go(struct em_sandbox *sb, struct em_err *err);
 
 /* Wait until the process has executed the container's program (the sync socket closes), or
  * report the exec failure (`exec /bin/nope: ENOENT`). Closes sb->sync_fd. */
