@@ -1,0 +1,54 @@
+/* runtime/host/fnspec.h — what a deploy says about a function (the body of
+ * `PUT /v1/functions/{name}`), validated. Every error names the field and the reason
+ * (`memoryMb: must be an integer from 128 to 10240 in MB (got 127)`). */
+#ifndef EMBER_RUNTIME_HOST_FNSPEC_H
+#define EMBER_RUNTIME_HOST_FNSPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct em_err;
+
+#define EM_FN_NAME_MAX 64          /* [A-Za-z0-9_-]{1,64}, as Lambda */
+#define EM_FN_MEMORY_MIN 128
+#define EM_FN_MEMORY_MAX 10240
+#define EM_FN_TIMEOUT_DEFAULT_MS 3000
+#define EM_FN_TIMEOUT_MAX_MS 900000
+#define EM_FN_TMP_DEFAULT_MB 512
+#define EM_FN_TMP_MAX_MB 10240
+
+enum em_fn_network { EM_FN_NET_NONE = 0, EM_FN_NET_BRIDGE };
+
+struct em_fn_spec {
+	char name[EM_FN_NAME_MAX + 1];
+	/* the code: an OCI bundle (absolute directory with config.json and its rootfs), or a rootfs
+	 * plus a command (the host then makes the rest of the config itself) */
+	char *bundle;
+	char *rootfs;
+	char **command; size_t n_command;
+	uint32_t memory_mb;          /* default 128 */
+	uint32_t timeout_ms;         /* default 3000 */
+	char **env; size_t n_env;    /* "K=V", added to the bundle's process.env */
+	uint32_t concurrency;        /* reserved concurrency: at most this many at once; 0 = none set
+				        (bounded by node capacity only) */
+	uint32_t tmp_mb;             /* size of the writable /tmp; default 512 */
+	enum em_fn_network network;  /* default none (only lo) */
+};
+
+/* Parse and validate a deploy body for function `name` (from the URL; checked too). JSON keys:
+ * "bundle", "rootfs", "command" (array of strings), "memoryMb", "timeoutMs", "environment"
+ * (object of strings), "concurrency", "tmpMb", "network" ("none"|"bridge"). Unknown keys are an
+ * error (a typo must not deploy a function with defaults). Exactly one of bundle / rootfs+command. */
+int em_fn_spec_from_json(const char *name, const json_t *body, struct em_fn_spec *spec,
+			 struct em_err *err);
+/* The same keys back (what GET shows under "config", what the host persists). */
+json_t *em_fn_spec_to_json(const struct em_fn_spec *spec);
+/* Deep copy; free. */
+int em_fn_spec_copy(struct em_fn_spec *dst, const struct em_fn_spec *src, struct em_err *err);
+void em_fn_spec_free(struct em_fn_spec *spec);
+/* Is this a valid function name? */
+bool em_fn_name_valid(const char *name);
+
+#endif

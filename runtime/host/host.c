@@ -1,0 +1,1142 @@
+/* runtime/host/host.c — see host.h. The registry of functions and their versions, the dispatch
+ * of invocations to instances, and the spawner thread that keeps pre-made sandboxes ready and
+ * reaps idle instances.
+ *
+ * Locking: one mutex (h->lock) guards the registry, every list of instances and every counter.
+ * It is never held across a system call that can wait on an instance (start, invoke, freeze,
+ * destroy): a thread takes an instance off a list under the lock and owns it until it puts it
+ * back. Versions are reference-counted: an invocation holds its version, so a redeploy or a
+ * remove retires a version without pulling it from under an invocation.
+ *
+ * Why parking happens on one thread: a sandbox keeps the parent-death SIGKILL (so a host that
+ * dies leaves no instance running), and Linux delivers it when the *thread* that created the
+ * child exits. The API serves each connection on its own, short-lived thread; the spawner lives
+ * as long as the host. */
+#include "runtime/host/host.h"
+#include "bpf/billing_api.h"
+#include "cgroups/cgroups.h"
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "netns/netns.h"
+#include "runtime/host/fnconfig.h"
+#include "runtime/host/instance.h"
+#include "runtime/host/ledger.h"
+#include "runtime/host/metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INIT_TIMEOUT_MIN_MS 10000u  /* Lambda gives init 10 s whatever the function's timeout */
+#define PIDS_MAX 1024               /* processes + threads per instance, as Lambda */
+#define NETNS_POOL 4
+
+struct version {
+	struct function *fn;
+	uint32_t version;
+	struct em_fn_spec spec;
+	struct em_oci_config oci;
+	char bundle[4096];
+	struct em_cg_limits limits;
+	struct em_inst_cfg icfg;
+	struct em_inst *idle;           /* frozen, most recently used first */
+	struct em_inst *parked;         /* pre-made sandboxes */
+	unsigned n_idle, n_parked, n_busy, n_starting;
+	unsigned waiters;               /* invocations waiting for a parked sandbox */
+	int refs;                       /* invocations + the registry (while current) */
+	bool live;                      /* current version of a deployed function */
+	bool committed;                 /* deploy finished (the pool may be filled) */
+	uint64_t park_fail_gen;         /* bumped on each failed park; park_err says why */
+	struct em_err park_err;
+	uint64_t park_backoff_ns;       /* no background park before this time after a failure */
+	struct version *next;           /* h->versions */
+};
+
+struct function {
+	char name[EM_FN_NAME_MAX + 1];
+	struct version *cur;
+	uint32_t last_version;
+	unsigned inflight;
+	bool removed;
+	struct function *next;
+};
+
+struct em_host {
+	char run_dir[1024], data_dir[1024], cg_parent[256];
+	uint64_t capacity_mb;
+	uint32_t idle_ttl_ms, pool_size;
+	size_t max_payload;
+	struct em_log *log;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;            /* anything changed: parked sandbox, in-flight count */
+	pthread_cond_t spawn_cond;      /* work for the spawner */
+	pthread_t spawner;
+	bool spawner_started, stopping;
+
+	struct function *fns;
+	struct version *versions;       /* every version not yet freed */
+	uint64_t used_mb;               /* memory of instances that exist (starting, busy, idle) */
+	uint64_t seq;
+	uint64_t req_seq;               /* invocation ids on the channel (atomic) */
+	unsigned inflight;
+
+	int lock_fd;
+	struct em_cg_root *cg;
+	struct em_cg_policy policy;
+	struct em_netns_pool *netns;
+	struct em_bill *bill;
+	struct em_ledger *ledger;
+	struct em_metrics *metrics;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static struct function *find_fn(struct em_host *h, const char *name)
+{
+	for (struct function *f = h->fns; f; f = f->next)
+		if (!f->removed && !strcmp(f->name, name))
+			return f;
+	return NULL;
+}
+
+static void push(struct em_inst **list, struct em_inst *in)
+{
+	in->next = *list;
+	*list = in;
+}
+
+static struct em_inst *pop(struct em_inst **list)
+{
+	struct em_inst *in = *list;
+
+	if (in)
+		*list = in->next;
+	return in;
+}
+
+/* Destroy a chain of instances (outside the lock). */
+static void destroy_chain(struct em_inst *in)
+{
+	while (in) {
+		struct em_inst *next = in->next;
+		em_inst_destroy(in);
+		in = next;
+	}
+}
+
+/* Under the lock: a version stops being current. Its idle and parked instances are handed to
+ * the caller for destruction; busy ones are destroyed when their invocation ends. */
+static struct em_inst *retire_locked(struct em_host *h, struct version *v)
+{
+	struct em_inst *out = NULL, *in;
+
+	v->live = false;
+	while ((in = pop(&v->idle))) {
+		h->used_mb -= in->memory_mb;
+		v->n_idle--;
+		push(&out, in);
+	}
+	while ((in = pop(&v->parked))) {
+		v->n_parked--;
+		push(&out, in);
+	}
+	return out;
+}
+
+static void version_free(struct version *v)
+{
+	em_fn_spec_free(&v->spec);
+	em_oci_config_free(&v->oci);
+	em_cg_limits_free(&v->limits);
+	free(v);
+}
+
+/* Under the lock: drop a reference; the last one frees a retired version. */
+static void version_put_locked(struct em_host *h, struct version *v)
+{
+	if (--v->refs > 0 || v->live)
+		return;
+	for (struct version **p = &h->versions; *p; p = &(*p)->next)
+		if (*p == v) {
+			*p = v->next;
+			break;
+		}
+	version_free(v);
+}
+
+static void request_id(char out[40])
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof(b), 0) != sizeof(b))
+		memset(b, 0, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* UUID v4 */
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+static int64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int em_host_err_status(int errnum, const char **error_type)
+{
+	static const struct { int code, status; const char *type; } map[] = {
+		{ ENOENT, 404, "ResourceNotFound" },
+		{ EINVAL, 400, "InvalidParameterValue" },
+		{ EEXIST, 409, "Conflict" },
+		{ EBUSY, 409, "Conflict" },
+		{ EAGAIN, 429, "TooManyRequests" },
+		{ ENOSPC, 503, "InsufficientCapacity" },
+		{ E2BIG, 413, "RequestTooLarge" },
+		{ ESHUTDOWN, 503, "ServiceUnavailable" },
+	};
+
+	if (errnum < 0)
+		errnum = -errnum;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].code == errnum) {
+			if (error_type)
+				*error_type = map[i].type;
+			return map[i].status;
+		}
+	if (error_type)
+		*error_type = "ServiceError";
+	return 500;
+}
+
+/* ------------------------------------------------------------------ the spawner */
+
+/* Under the lock: a version that needs a parked sandbox now, NULL if none. Demand (waiting
+ * invocations, a deploy) comes first, then the pools of current versions. */
+static struct version *spawn_target(struct em_host *h, uint64_t now)
+{
+	for (struct version *v = h->versions; v; v = v->next)
+		if (v->waiters > v->n_parked + v->n_starting)
+			return v;
+	for (struct version *v = h->versions; v; v = v->next)
+		if (v->live && v->committed && v->n_parked + v->n_starting < h->pool_size &&
+		    now >= v->park_backoff_ns)
+			return v;
+	return NULL;
+}
+
+/* Under the lock: idle instances past their TTL. */
+static struct em_inst *expired_locked(struct em_host *h, uint64_t now)
+{
+	struct em_inst *out = NULL;
+	uint64_t ttl = (uint64_t)h->idle_ttl_ms * 1000000ull;
+
+	for (struct version *v = h->versions; v; v = v->next) {
+		struct em_inst **p = &v->idle;
+
+		while (*p) {
+			struct em_inst *in = *p;
+			if (now - in->last_used_ns >= ttl) {
+				*p = in->next;
+				v->n_idle--;
+				h->used_mb -= in->memory_mb;
+				push(&out, in);
+			} else {
+				p = &in->next;
+			}
+		}
+	}
+	return out;
+}
+
+static void *spawner_main(void *arg)
+{
+	struct em_host *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping) {
+		uint64_t now = em_now_ns();
+		struct version *v = spawn_target(h, now);
+		struct em_inst *expired = expired_locked(h, now);
+
+		if (expired) {
+			pthread_mutex_unlock(&h->lock);
+			for (struct em_inst *in = expired; in; in = in->next)
+				em_debug(h->log, "instance %s: idle for %u ms, reaped", in->name,
+					 h->idle_ttl_ms);
+			destroy_chain(expired);
+			pthread_mutex_lock(&h->lock);
+			continue;
+		}
+		if (v) {
+			struct em_inst *in = NULL;
+			struct em_err err = { 0 };
+			uint64_t seq = ++h->seq;
+			int ret;
+
+			v->refs++;
+			v->n_starting++;
+			pthread_mutex_unlock(&h->lock);
+			ret = em_inst_park(&v->icfg, seq, &in, &err);
+			pthread_mutex_lock(&h->lock);
+			v->n_starting--;
+			if (ret < 0) {
+				em_warn(h->log, "%s", err.msg);
+				v->park_err = err;
+				v->park_fail_gen++;
+				v->park_backoff_ns = em_now_ns() + 1000000000ull;
+				/* nobody would take what the waiters wait for: wake them with the error */
+			} else if (v->live || v->waiters) {
+				push(&v->parked, in);
+				v->n_parked++;
+			} else {
+				pthread_mutex_unlock(&h->lock);
+				em_inst_destroy(in);
+				pthread_mutex_lock(&h->lock);
+			}
+			version_put_locked(h, v);
+			pthread_cond_broadcast(&h->cond);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&h->spawn_cond, &h->lock, &ts);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* Under the lock: wait for a parked sandbox of v. Fails with the spawner's error if a park
+ * fails meanwhile. */
+static int take_parked_locked(struct em_host *h, struct version *v, struct em_inst **out,
+			      struct em_err *err)
+{
+	uint64_t gen = v->park_fail_gen;
+
+	v->waiters++;
+	pthread_cond_signal(&h->spawn_cond);
+	while (!v->parked && !h->stopping && v->park_fail_gen == gen)
+		pthread_cond_wait(&h->cond, &h->lock);
+	v->waiters--;
+	if (v->parked) {
+		*out = pop(&v->parked);
+		v->n_parked--;
+		pthread_cond_signal(&h->spawn_cond); /* refill */
+		return 0;
+	}
+	if (h->stopping)
+		return em_err_msg(err, ESHUTDOWN, "the host is shutting down");
+	/* the host failed to make a sandbox: a service error, whatever the errno was */
+	*err = v->park_err;
+	err->code = EIO;
+	return -EIO;
+}
+
+/* ------------------------------------------------------------------ deploy and remove */
+
+static json_t *describe_locked(const struct function *f)
+{
+	const struct version *v = f->cur;
+
+	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i}}", "name", f->name, "version",
+			 (json_int_t)v->version, "config", em_fn_spec_to_json(&v->spec), "instances",
+			 "idle", (json_int_t)v->n_idle, "busy", (json_int_t)v->n_busy, "parked",
+			 (json_int_t)v->n_parked, "starting", (json_int_t)v->n_starting);
+}
+
+static uint64_t reserved_mb_locked(struct em_host *h, const char *except)
+{
+	uint64_t sum = 0;
+
+	for (struct function *f = h->fns; f; f = f->next)
+		if (!f->removed && strcmp(f->name, except))
+			sum += (uint64_t)f->cur->spec.concurrency * f->cur->spec.memory_mb;
+	return sum;
+}
+
+static int version_new(struct em_host *h, const struct em_fn_spec *spec, uint32_t number,
+		       struct version **out, struct em_err *err)
+{
+	struct version *v = calloc(1, sizeof(*v));
+	int ret;
+
+	if (!v)
+		return em_err_set(err, ENOMEM, "deploy %s", spec->name);
+	v->version = number;
+	ret = em_fn_spec_copy(&v->spec, spec, err);
+	if (ret == 0)
+		ret = em_fn_oci_config(&v->spec, number, &v->oci, v->bundle, err);
+	if (ret == 0)
+		ret = em_cg_policy_apply(&h->policy, v->spec.memory_mb, &v->limits, err);
+	if (ret < 0) {
+		version_free(v);
+		return ret < 0 && err->code == 0 ? -EINVAL : ret;
+	}
+	v->limits.pids_max.set = true;
+	v->limits.pids_max.v = PIDS_MAX;
+	v->icfg = (struct em_inst_cfg){
+		.oci = &v->oci, .bundle = v->bundle, .fn = v->spec.name, .version = number,
+		.memory_mb = v->spec.memory_mb, .limits = &v->limits, .cg_root = h->cg,
+		.netns = h->netns, .bill = h->bill, .log = h->log,
+	};
+	*out = v;
+	return 0;
+}
+
+/* Deploy with a given version number (restart: the persisted one) or the next one (0). */
+static int deploy(struct em_host *h, const struct em_fn_spec *spec, uint32_t number, json_t **out,
+		  struct em_err *err)
+{
+	struct version *v = NULL;
+	struct function *f;
+	struct em_inst *old = NULL;
+	uint64_t gen;
+	int ret;
+
+	if (spec->network != EM_FN_NET_NONE)
+		return em_err_msg(err, EINVAL, "network: \"bridge\" is not available in this host yet "
+				  "(functions run with only lo)");
+	if (spec->memory_mb > h->capacity_mb)
+		return em_err_msg(err, ENOSPC, "deploy %s: memoryMb %u exceeds the node's capacity "
+				  "for instances (%" PRIu64 " MB)", spec->name, spec->memory_mb,
+				  h->capacity_mb);
+	pthread_mutex_lock(&h->lock);
+	f = find_fn(h, spec->name);
+	uint32_t next = number ? number : (f ? f->last_version + 1 : 1);
+	uint64_t others = reserved_mb_locked(h, spec->name);
+	uint64_t mine = (uint64_t)spec->concurrency * spec->memory_mb;
+	pthread_mutex_unlock(&h->lock);
+	if (others + mine > h->capacity_mb)
+		return em_err_msg(err, ENOSPC, "deploy %s: reserved concurrency %u x %u MB = %" PRIu64
+				  " MB does not fit: %" PRIu64 " MB of the node's %" PRIu64
+				  " MB are reserved by other functions", spec->name,
+				  spec->concurrency, spec->memory_mb, mine, others, h->capacity_mb);
+
+	ret = version_new(h, spec, next, &v, err);
+	if (ret < 0)
+		return ret;
+
+	/* Make the first sandbox before the version goes live: a bundle that cannot start (no
+	 * such program, a mount that fails) is refused here, not at its first invocation. */
+	pthread_mutex_lock(&h->lock);
+	if (h->stopping) {
+		pthread_mutex_unlock(&h->lock);
+		version_free(v);
+		return em_err_msg(err, ESHUTDOWN, "the host is shutting down");
+	}
+	v->refs = 1;
+	v->next = h->versions;
+	h->versions = v;
+	gen = v->park_fail_gen;
+	v->waiters++;
+	pthread_cond_signal(&h->spawn_cond);
+	while (!v->parked && !h->stopping && v->park_fail_gen == gen)
+		pthread_cond_wait(&h->cond, &h->lock);
+	v->waiters--;
+	if (!v->parked) {
+		if (h->stopping)
+			ret = em_err_msg(err, ESHUTDOWN, "the host is shutting down");
+		else {
+			*err = v->park_err;
+			ret = em_err_prefix(err, "deploy %s: ", spec->name);
+			ret = -EINVAL;
+			err->code = EINVAL;
+		}
+		version_put_locked(h, v);
+		pthread_mutex_unlock(&h->lock);
+		return ret;
+	}
+
+	f = find_fn(h, spec->name);
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			old = retire_locked(h, v);
+			version_put_locked(h, v);
+			pthread_mutex_unlock(&h->lock);
+			destroy_chain(old);
+			return em_err_set(err, ENOMEM, "deploy %s", spec->name);
+		}
+		snprintf(f->name, sizeof(f->name), "%s", spec->name);
+		f->next = h->fns;
+		h->fns = f;
+	} else {
+		struct version *prev = f->cur;
+		old = retire_locked(h, prev);
+		version_put_locked(h, prev);
+	}
+	v->fn = f;
+	v->live = true;
+	v->committed = true;
+	f->cur = v;
+	f->last_version = v->version;
+	if (out)
+		*out = describe_locked(f);
+	pthread_cond_signal(&h->spawn_cond);
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(old);
+
+	if (h->ledger && !number) {
+		json_auto_t *j = em_fn_spec_to_json(&v->spec);
+		cleanup_free char *text = json_dumps(j, JSON_COMPACT);
+		struct em_err lerr = { 0 };
+
+		if (!text || em_ledger_fn_put(h->ledger, spec->name, v->version, text, &lerr) < 0)
+			em_warn(h->log, "deploy %s: not persisted: %s", spec->name,
+				text ? lerr.msg : "out of memory");
+	}
+	em_info(h->log, "deployed %s version %u (%u MB, timeout %u ms)", spec->name, v->version,
+		spec->memory_mb, spec->timeout_ms);
+	return 0;
+}
+
+int em_host_deploy(struct em_host *h, const struct em_fn_spec *spec, json_t **out,
+		   struct em_err *err)
+{
+	return deploy(h, spec, 0, out, err);
+}
+
+int em_host_remove(struct em_host *h, const char *name, struct em_err *err)
+{
+	struct function *f;
+	struct em_inst *old;
+
+	pthread_mutex_lock(&h->lock);
+	f = find_fn(h, name);
+	if (!f) {
+		pthread_mutex_unlock(&h->lock);
+		return em_err_msg(err, ENOENT, "function %s does not exist", name);
+	}
+	f->removed = true; /* new invocations: 404 from now on */
+	while (f->inflight)
+		pthread_cond_wait(&h->cond, &h->lock);
+	old = retire_locked(h, f->cur);
+	version_put_locked(h, f->cur);
+	for (struct function **p = &h->fns; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			break;
+		}
+	pthread_mutex_unlock(&h->lock);
+	free(f);
+	destroy_chain(old);
+	if (h->ledger) {
+		struct em_err lerr = { 0 };
+		if (em_ledger_fn_del(h->ledger, name, &lerr) < 0)
+			em_warn(h->log, "remove %s: %s", name, lerr.msg);
+	}
+	em_info(h->log, "removed %s", name);
+	return 0;
+}
+
+json_t *em_host_list(struct em_host *h)
+{
+	json_t *a = json_array();
+
+	pthread_mutex_lock(&h->lock);
+	for (struct function *f = h->fns; f; f = f->next)
+		if (!f->removed)
+			json_array_append_new(a, describe_locked(f));
+	pthread_mutex_unlock(&h->lock);
+	return a;
+}
+
+int em_host_show(struct em_host *h, const char *name, json_t **out, struct em_err *err)
+{
+	struct function *f;
+
+	pthread_mutex_lock(&h->lock);
+	f = find_fn(h, name);
+	if (f)
+		*out = describe_locked(f);
+	pthread_mutex_unlock(&h->lock);
+	return f ? 0 : em_err_msg(err, ENOENT, "function %s does not exist", name);
+}
+
+static int known(struct em_host *h, const char *name, struct em_err *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&h->lock);
+	ok = find_fn(h, name) != NULL;
+	pthread_mutex_unlock(&h->lock);
+	return ok ? 0 : em_err_msg(err, ENOENT, "function %s does not exist", name);
+}
+
+int em_host_logs(struct em_host *h, const char *name, const char *request_id, unsigned limit,
+		 json_t **out, struct em_err *err)
+{
+	int ret = known(h, name, err);
+
+	if (ret == 0)
+		ret = em_ledger_logs(h->ledger, name, request_id, limit, out, err);
+	return ret;
+}
+
+int em_host_invocations(struct em_host *h, const char *name, unsigned limit, json_t **out,
+			struct em_err *err)
+{
+	int ret = known(h, name, err);
+
+	if (ret == 0)
+		ret = em_ledger_query(h->ledger, name, limit, out, err);
+	return ret;
+}
+
+char *em_host_metrics(struct em_host *h)
+{
+	struct em_metrics_gauge g[64 * 3 + 8];
+	char labels[64 * 3][160];
+	size_t n = 0, nl = 0;
+	unsigned idle = 0, busy = 0, parked = 0, starting = 0;
+	struct em_netns_pool_stats ns;
+	char *text;
+
+	pthread_mutex_lock(&h->lock);
+	for (struct function *f = h->fns; f && nl + 3 <= 64 * 3; f = f->next) {
+		struct version *v = f->cur;
+		const char *st[3] = { "idle", "busy", "parked" };
+		unsigned val[3] = { v->n_idle, v->n_busy, v->n_parked };
+
+		for (int i = 0; i < 3; i++) {
+			snprintf(labels[nl], sizeof(labels[nl]), "function=\"%s\",state=\"%s\"", f->name,
+				 st[i]);
+			g[n++] = (struct em_metrics_gauge){ "ember_function_instances",
+				"Instances of a function by state", labels[nl++], val[i] };
+		}
+	}
+	for (struct version *v = h->versions; v; v = v->next) {
+		idle += v->n_idle;
+		busy += v->n_busy;
+		parked += v->n_parked;
+		starting += v->n_starting;
+	}
+	g[n++] = (struct em_metrics_gauge){ "ember_instances", "Instances on this host by state",
+					    "state=\"idle\"", idle };
+	g[n++] = (struct em_metrics_gauge){ "ember_instances", "Instances on this host by state",
+					    "state=\"busy\"", busy };
+	g[n++] = (struct em_metrics_gauge){ "ember_instances", "Instances on this host by state",
+					    "state=\"parked\"", parked };
+	g[n++] = (struct em_metrics_gauge){ "ember_memory_used_megabytes",
+		"Memory of the instances that exist", NULL, (double)h->used_mb };
+	g[n++] = (struct em_metrics_gauge){ "ember_memory_capacity_megabytes",
+		"Memory the host may give instances", NULL, (double)h->capacity_mb };
+	g[n++] = (struct em_metrics_gauge){ "ember_invocations_in_flight",
+		"Invocations running now", NULL, h->inflight };
+	pthread_mutex_unlock(&h->lock);
+	em_netns_pool_stats(h->netns, &ns);
+	g[n++] = (struct em_metrics_gauge){ "ember_netns_pool_ready",
+		"Network namespaces ready in the pool", NULL, ns.ready };
+	g[n++] = (struct em_metrics_gauge){ "ember_netns_pool_misses_total",
+		"Acquires that found the network namespace pool empty", NULL, (double)ns.misses };
+	text = em_metrics_render(h->metrics, g, n);
+	return text;
+}
+
+/* ------------------------------------------------------------------ invoke */
+
+static const char *start_name(enum em_bill_start s)
+{
+	switch (s) {
+	case EM_BILL_START_WARM: return "warm";
+	case EM_BILL_START_ZYGOTE: return "zygote";
+	case EM_BILL_START_RESTORE: return "restore";
+	default: return "cold";
+	}
+}
+
+static void set_error(struct em_invoke_result *res, int status, const char *type, const char *msg,
+		      const char *fn_json)
+{
+	json_auto_t *j = json_pack("{s:s,s:s}", "errorType", type, "errorMessage", msg);
+
+	if (fn_json) {
+		json_auto_t *fj = json_loads(fn_json, 0, NULL);
+		json_t *t = json_object_get(fj, "errorType"), *m = json_object_get(fj, "errorMessage");
+		if (t)
+			json_object_set(j, "functionErrorType", t);
+		if (m)
+			json_object_set(j, "functionErrorMessage", m);
+	}
+	res->status = status;
+	res->error_type = type;
+	free(res->body);
+	res->body = json_dumps(j, JSON_COMPACT);
+	res->len = res->body ? strlen(res->body) : 0;
+}
+
+/* Under the lock: make room for `mb` more by reaping idle instances (least recently used
+ * first). Returns the reaped chain; *ok says whether it fits now. */
+static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, bool *ok)
+{
+	struct em_inst *out = NULL;
+
+	while (h->used_mb + mb > h->capacity_mb) {
+		struct version *vb = NULL;
+		struct em_inst **pb = NULL;
+
+		for (struct version *v = h->versions; v; v = v->next)
+			for (struct em_inst **p = &v->idle; *p; p = &(*p)->next)
+				if (!pb || (*p)->last_used_ns < (*pb)->last_used_ns) {
+					pb = p;
+					vb = v;
+				}
+		if (!pb)
+			break;
+		struct em_inst *in = *pb;
+		*pb = in->next;
+		vb->n_idle--;
+		h->used_mb -= in->memory_mb;
+		push(&out, in);
+	}
+	*ok = h->used_mb + mb <= h->capacity_mb;
+	return out;
+}
+
+int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t len,
+		   struct em_invoke_result *res, struct em_err *err)
+{
+	uint64_t t0 = em_now_ns();
+	int64_t arrival_ms = realtime_ms();
+	struct em_inst *in = NULL, *evicted = NULL;
+	struct function *f;
+	struct version *v;
+	enum em_bill_start start;
+	struct em_bill_record rec;
+	struct em_inst_reply reply = { 0 };
+	const char *outcome = "ok";
+	cleanup_free char *log = NULL;
+	size_t log_len = 0;
+	bool fits, alive = false;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	memset(&rec, 0, sizeof(rec));
+	if (len > h->max_payload)
+		return em_err_msg(err, E2BIG, "invoke %s: the payload is %zu bytes, over the limit of "
+				  "%zu bytes", name, len, h->max_payload);
+
+	pthread_mutex_lock(&h->lock);
+	if (h->stopping) {
+		pthread_mutex_unlock(&h->lock);
+		return em_err_msg(err, ESHUTDOWN, "the host is shutting down");
+	}
+	f = find_fn(h, name);
+	if (!f) {
+		pthread_mutex_unlock(&h->lock);
+		return em_err_msg(err, ENOENT, "function %s does not exist", name);
+	}
+	v = f->cur;
+	if (v->spec.concurrency && f->inflight >= v->spec.concurrency) {
+		pthread_mutex_unlock(&h->lock);
+		return em_err_msg(err, EAGAIN, "function %s: %u invocations in flight, its reserved "
+				  "concurrency is %u", name, f->inflight, v->spec.concurrency);
+	}
+	v->refs++;
+	f->inflight++;
+	h->inflight++;
+	in = pop(&v->idle);
+	if (in) {
+		v->n_idle--;
+		start = EM_BILL_START_WARM;
+	} else {
+		start = EM_BILL_START_COLD;
+		evicted = make_room_locked(h, v->spec.memory_mb, &fits);
+		if (!fits) {
+			ret = em_err_msg(err, ENOSPC, "invoke %s: no capacity for another %u MB "
+					 "instance: %" PRIu64 " of %" PRIu64 " MB are in use by busy "
+					 "instances", name, v->spec.memory_mb, h->used_mb,
+					 h->capacity_mb);
+			goto fail_locked;
+		}
+		h->used_mb += v->spec.memory_mb;
+		ret = take_parked_locked(h, v, &in, err);
+		if (ret < 0) {
+			h->used_mb -= v->spec.memory_mb;
+			em_err_prefix(err, "invoke %s: ", name);
+			goto fail_locked;
+		}
+	}
+	v->n_busy++;
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(evicted);
+	evicted = NULL;
+
+	request_id(res->request_id);
+	res->start = start_name(start);
+	if (start == EM_BILL_START_WARM) {
+		ret = em_inst_thaw(in, err);
+		if (ret < 0) {
+			em_warn(h->log, "instance %s: %s", in->name, err->msg);
+			set_error(res, 500, "ServiceError", err->msg, NULL);
+			outcome = "crash";
+			goto done;
+		}
+	} else {
+		uint32_t init_to = v->spec.timeout_ms > INIT_TIMEOUT_MIN_MS ? v->spec.timeout_ms :
+									       INIT_TIMEOUT_MIN_MS;
+		struct em_err ierr = { 0 };
+
+		ret = em_inst_start(in, init_to, &ierr);
+		res->init_ms = (double)in->init_ns / 1e6;
+		if (ret < 0) {
+			set_error(res, 502, "Function.InitError", ierr.msg, NULL);
+			outcome = "init_error";
+			goto done;
+		}
+	}
+
+	/* dispatch: the billing window brackets exactly the request's time in the instance */
+	{
+		char meta[512];
+		struct em_bill_window_opts wo = { .start = start,
+						  .init_ns = start == EM_BILL_START_COLD ? in->init_ns : 0 };
+		uint64_t deadline = em_now_ns() + (uint64_t)v->spec.timeout_ms * 1000000ull;
+		struct em_err berr = { 0 };
+		bool window = false;
+
+		snprintf(meta, sizeof(meta), "{\"requestId\":\"%s\",\"function\":\"%s\",\"version\":%u,"
+			 "\"memoryMb\":%u,\"deadlineMs\":%" PRId64 "}", res->request_id, name,
+			 v->version, v->spec.memory_mb, realtime_ms() + v->spec.timeout_ms);
+		if (h->bill) {
+			if (em_bill_window_open(h->bill, in->cgid, &wo, &berr) == 0)
+				window = true;
+			else
+				em_warn(h->log, "instance %s: billing: %s", in->name, berr.msg);
+		}
+		ret = em_inst_invoke(in, __atomic_add_fetch(&h->req_seq, 1, __ATOMIC_RELAXED), meta, body, len, deadline, &reply,
+				     err);
+		if (window && em_bill_window_close(h->bill, in->cgid, &rec, &berr) < 0)
+			em_warn(h->log, "instance %s: billing: %s", in->name, berr.msg);
+		if (ret < 0) {
+			set_error(res, 500, "ServiceError", err->msg, NULL);
+			outcome = "crash";
+			goto done;
+		}
+	}
+	switch (reply.outcome) {
+	case EM_OUT_OK:
+		res->status = 200;
+		res->body = reply.body;
+		res->len = reply.len;
+		reply.body = NULL;
+		alive = true;
+		break;
+	case EM_OUT_ERROR: {
+		json_auto_t *fj = json_loads(reply.body ? reply.body : "", 0, NULL);
+		const char *m = json_string_value(json_object_get(fj, "errorMessage"));
+		const char *t = json_string_value(json_object_get(fj, "errorType"));
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s: %s", t ? t : "Error", m ? m : "");
+		set_error(res, 502, "Function.Error", msg, reply.body);
+		outcome = "error";
+		alive = true;
+		break;
+	}
+	case EM_OUT_TIMEOUT: {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "timed out after %u ms", v->spec.timeout_ms);
+		set_error(res, 504, "Function.Timeout", msg, NULL);
+		outcome = "timeout";
+		break;
+	}
+	case EM_OUT_DIED: {
+		char why[256], msg[320];
+
+		em_inst_describe_end(in, why, sizeof(why));
+		if (in->end == EM_INST_OOM) {
+			set_error(res, 502, "Function.OutOfMemory", why, NULL);
+			outcome = "oom";
+		} else {
+			snprintf(msg, sizeof(msg), "the function %s", why);
+			set_error(res, 502, "Function.Crashed", msg, NULL);
+			outcome = "crash";
+		}
+		break;
+	}
+	}
+	if (rec.cgid) {
+		res->duration_ms = (double)rec.wall_ns / 1e6;
+		res->billed_ms = rec.billed_ms;
+		res->cpu_ms = (double)rec.cpu_ns / 1e6;
+		res->max_memory_mb = (rec.mem_peak_bytes + (1 << 20) - 1) >> 20;
+	} else {
+		/* without billing: the host's own measure of the request in the instance */
+		res->duration_ms = (double)(em_now_ns() - t0) / 1e6;
+		res->billed_ms = (uint64_t)ceil(res->duration_ms);
+	}
+
+done:
+	free(reply.body);
+	log = em_inst_take_log(in, &log_len);
+	if (alive) {
+		struct em_err ferr = { 0 };
+		if (em_inst_freeze(in, &ferr) < 0) {
+			em_warn(h->log, "instance %s: %s", in->name, ferr.msg);
+			alive = false;
+		}
+	}
+	pthread_mutex_lock(&h->lock);
+	v->n_busy--;
+	if (alive && v->live && !h->stopping) {
+		push(&v->idle, in);
+		v->n_idle++;
+		in = NULL;
+	} else {
+		h->used_mb -= in->memory_mb;
+	}
+	f->inflight--;
+	h->inflight--;
+	version_put_locked(h, v);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	em_inst_destroy(in);
+
+	uint64_t latency = em_now_ns() - t0;
+	if (h->ledger) {
+		struct em_ledger_rec lr = {
+			.request_id = res->request_id, .function = name, .version = v->version,
+			.time_ms = arrival_ms, .start = res->start, .outcome = outcome,
+			.error_type = res->error_type, .init_ns = start == EM_BILL_START_COLD ?
+				(uint64_t)(res->init_ms * 1e6) : 0,
+			.wall_ns = rec.cgid ? rec.wall_ns : (uint64_t)(res->duration_ms * 1e6),
+			.cpu_ns = rec.cpu_ns, .billed_ms = res->billed_ms,
+			.memory_mb = v->spec.memory_mb, .mem_peak_bytes = rec.mem_peak_bytes,
+			.mb_ms = (uint64_t)v->spec.memory_mb * res->billed_ms, .latency_ns = latency,
+			.bill_flags = rec.flags, .log = log, .log_len = log_len,
+		};
+		struct em_err lerr = { 0 };
+		if (em_ledger_add(h->ledger, &lr, &lerr) < 0)
+			em_error(h->log, "invoke %s %s: billing record not stored: %s", name,
+				 res->request_id, lerr.msg);
+	}
+	em_metrics_invocation(h->metrics, name, res->start, outcome, (double)latency / 1e9,
+			      res->init_ms / 1e3, res->billed_ms, res->cpu_ms / 1e3);
+	em_debug(h->log, "invoke %s %s: %s %s %.3f ms", name, res->request_id, res->start, outcome,
+		 (double)latency / 1e6);
+	return 0;
+
+fail_locked:
+	f->inflight--;
+	h->inflight--;
+	version_put_locked(h, v);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(evicted);
+	return ret;
+}
+
+void em_invoke_result_free(struct em_invoke_result *res)
+{
+	free(res->body);
+	res->body = NULL;
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+static uint64_t default_capacity_mb(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	uint64_t mb = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz >> 20 : 4096;
+
+	return mb > 2048 ? mb - 1024 : mb / 2;
+}
+
+/* Only one host per run directory: the lock file holds the owner's pid. */
+static int take_lock(struct em_host *h, struct em_err *err)
+{
+	char path[1100], pid[32];
+
+	snprintf(path, sizeof(path), "%s/serve.lock", h->run_dir);
+	h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (h->lock_fd < 0)
+		return em_err_set(err, errno, "open %s", path);
+	if (flock(h->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(h->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		return em_err_msg(err, EBUSY, "another ember serve (pid %s) holds %s",
+				  n > 0 ? pid : "?", path);
+	}
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(h->lock_fd, 0) < 0 || pwrite(h->lock_fd, pid, (size_t)n, 0) != n)
+		return em_err_set(err, errno, "write %s", path);
+	return 0;
+}
+
+/* Re-deploy what the ledger says was deployed (the host restarted). */
+static void restore_functions(struct em_host *h)
+{
+	json_auto_t *all = NULL;
+	struct em_err err = { 0 };
+	size_t i;
+	json_t *e;
+
+	if (em_ledger_fn_all(h->ledger, &all, &err) < 0) {
+		em_error(h->log, "deployed functions not restored: %s", err.msg);
+		return;
+	}
+	json_array_foreach(all, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *text = json_string_value(json_object_get(e, "spec"));
+		uint32_t version = (uint32_t)json_integer_value(json_object_get(e, "version"));
+		json_auto_t *sj = text ? json_loads(text, 0, NULL) : NULL;
+		struct em_fn_spec spec;
+
+		memset(&spec, 0, sizeof(spec));
+		memset(&err, 0, sizeof(err));
+		if (!name || !sj || em_fn_spec_from_json(name, sj, &spec, &err) < 0 ||
+		    deploy(h, &spec, version ? version : 1, NULL, &err) < 0)
+			em_error(h->log, "function %s not restored: %s", name ? name : "?",
+				 err.code ? err.msg : "bad record");
+		em_fn_spec_free(&spec);
+	}
+}
+
+int em_host_new(const struct em_host_cfg *cfg, struct em_host **out, struct em_err *err)
+{
+	struct em_host *h = calloc(1, sizeof(*h));
+	struct em_netns_pool_cfg ncfg = { .size = NETNS_POOL, .mode = EM_NETNS_NONE };
+	char path[1200];
+	int ret;
+
+	if (!h)
+		return em_err_set(err, ENOMEM, "host");
+	h->lock_fd = -1;
+	snprintf(h->run_dir, sizeof(h->run_dir), "%s", cfg->run_dir ? cfg->run_dir : "/run/ember/serve");
+	snprintf(h->data_dir, sizeof(h->data_dir), "%s", cfg->data_dir ? cfg->data_dir : "/var/lib/ember");
+	snprintf(h->cg_parent, sizeof(h->cg_parent), "%s",
+		 cfg->cgroup_parent ? cfg->cgroup_parent : "ember-serve");
+	h->capacity_mb = cfg->capacity_mb ? cfg->capacity_mb : default_capacity_mb();
+	h->idle_ttl_ms = cfg->idle_ttl_ms ? cfg->idle_ttl_ms : 600000;
+	h->pool_size = cfg->pool_size ? cfg->pool_size : 1;
+	h->max_payload = cfg->max_payload ? cfg->max_payload : 6u * 1024 * 1024;
+	h->log = cfg->log;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	pthread_cond_init(&h->spawn_cond, NULL);
+	em_cg_policy_default(&h->policy);
+
+	if ((ret = em_mkdir_p(h->run_dir, 0700, err)) < 0 ||
+	    (ret = em_mkdir_p(h->data_dir, 0700, err)) < 0 || (ret = take_lock(h, err)) < 0)
+		goto fail;
+	ret = em_cg_root_open(&h->cg, h->cg_parent, h->log, err);
+	if (ret < 0)
+		goto fail;
+	/* a previous host that was killed left its instances: none of them is ours to keep */
+	ret = em_cg_reap_children(h->cg, err);
+	if (ret < 0)
+		goto fail;
+	if (ret > 0)
+		em_warn(h->log, "removed %d instance cgroup%s a previous host left behind", ret,
+			ret > 1 ? "s" : "");
+	ret = em_netns_pool_new(&ncfg, &h->netns, err);
+	if (ret < 0)
+		goto fail;
+	if (!cfg->no_billing) {
+		struct em_bill_opts bo = { .log = h->log };
+		ret = em_bill_open(&h->bill, &bo, err);
+		if (ret < 0) {
+			em_err_prefix(err, "billing (run with --no-billing to serve without it): ");
+			goto fail;
+		}
+	} else {
+		em_warn(h->log, "billing is off (--no-billing): durations are the host's, no CPU time");
+	}
+	snprintf(path, sizeof(path), "%s/ledger.db", h->data_dir);
+	ret = em_ledger_open(path, &h->ledger, err);
+	if (ret < 0)
+		goto fail;
+	h->metrics = em_metrics_new();
+	if (!h->metrics) {
+		ret = em_err_set(err, ENOMEM, "metrics");
+		goto fail;
+	}
+	ret = pthread_create(&h->spawner, NULL, spawner_main, h);
+	if (ret) {
+		ret = em_err_set(err, ret, "start the spawner thread");
+		goto fail;
+	}
+	h->spawner_started = true;
+	restore_functions(h);
+	*out = h;
+	return 0;
+fail:
+	em_host_free(h);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+void em_host_free(struct em_host *h)
+{
+	struct em_inst *all = NULL;
+	struct em_err err = { 0 };
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_cond_broadcast(&h->spawn_cond);
+	while (h->inflight)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	if (h->spawner_started)
+		pthread_join(h->spawner, NULL);
+
+	pthread_mutex_lock(&h->lock);
+	while (h->fns) {
+		struct function *f = h->fns;
+		struct em_inst *old = retire_locked(h, f->cur);
+
+		while (old) {
+			struct em_inst *next = old->next;
+			push(&all, old);
+			old = next;
+		}
+		version_put_locked(h, f->cur);
+		h->fns = f->next;
+		free(f);
+	}
+	while (h->versions) { /* retired, with no invocation left */
+		struct version *v = h->versions;
+		h->versions = v->next;
+		version_free(v);
+	}
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(all);
+
+	if (h->netns)
+		em_netns_pool_destroy(h->netns);
+	if (h->cg) {
+		if (em_cg_reap_children(h->cg, &err) < 0)
+			em_warn(h->log, "%s", err.msg);
+		em_cg_root_close(h->cg);
+	}
+	em_bill_close(h->bill);
+	if (h->ledger)
+		em_ledger_close(h->ledger);
+	if (h->metrics)
+		em_metrics_free(h->metrics);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
+	pthread_cond_destroy(&h->spawn_cond);
+	pthread_cond_destroy(&h->cond);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
