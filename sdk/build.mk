@@ -1,0 +1,15 @@
+# sdk/: the C SDK for functions (libember_fn.a: libc only, built with the project CFLAGS) and the
+# tests of both SDKs (tests/sdk/ -> build/tests/test-sdk). The Python SDK is one file,
+# sdk/python/ember_fn.py, copied into the Python bundles by examples/build.mk.
+EMBER_FN_LIB := $(BUILD)/lib/libember_fn.a
+
+$(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The test runner drives the example binaries (built bundles) and the Python SDK from the source
+# tree, whose location it is told at compile time.
+TEST_LDADD_sdk := $(EMBER_FN_LIB)
+$(BUILD)/tests/test-sdk: $(EMBER_FN_LIB) | examples
+$(BUILD)/obj/tests/sdk/%.o: CFLAGS += -DEMBER_SRCDIR='"$(CURDIR)"'

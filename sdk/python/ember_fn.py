@@ -1,0 +1,327 @@
+"""ember_fn -- ember's Python SDK: runs a Python function as an ember instance.
+
+Start it as
+
+    python3 /opt/ember/ember_fn.py MODULE.FUNCTION
+
+(Lambda's handler format: ``handler.handler`` is the function ``handler`` in ``handler.py``; the
+module may be dotted, ``pkg.mod.fn``). MODULE is imported from the working directory (the bundles
+use ``/var/task``), then from the usual ``sys.path``. Python 3.11, standard library only.
+
+The function::
+
+    def handler(event: bytes, context) -> bytes | str | object:
+        ...
+
+``event`` is the request body. The return value is the response: ``bytes``/``bytearray`` as they
+are, ``str`` as UTF-8, anything else as its JSON (``None`` -> ``null``, a dict -> an object).
+An exception becomes an ERROR ``{"errorType": type(e).__name__, "errorMessage": str(e)}`` and its
+traceback goes to stderr. ``context`` carries ``request_id`` (also ``aws_request_id``),
+``function_name``, ``function_version``, ``memory_limit_in_mb``, ``deadline_ms`` (CLOCK_REALTIME
+ms since the epoch, 0 if none), ``deadline`` (the same in seconds, as ``time.time()``, or None),
+``invoke_id`` (the frame id) and ``get_remaining_time_in_millis()`` (``sys.maxsize`` without a
+deadline).
+
+Importing the module is the function's init (what the host reports as init time): an exception
+there (``ImportError``, ``SyntaxError``, one raised by the module, a missing or non-callable
+function) is sent as INIT_ERROR with the exception's class name, and the process exits 1.
+
+Two modes, chosen by the environment (sdk/PROTOCOL.md):
+
+* instance (``EMBER_CHANNEL_FD`` set, as ember's function host starts it): import, READY, then
+  invocations on the channel until the host closes it. Exit status 0 when the host closed the
+  channel, 1 after INIT_ERROR, 2 on a protocol or channel error (message on stderr). The SDK takes
+  the channel: it removes ``EMBER_CHANNEL_FD`` from ``os.environ`` and makes the descriptor
+  non-inheritable, so subprocesses of the function neither get nor misread it.
+* one-shot (``EMBER_CHANNEL_FD`` unset, e.g. ``runc run`` of the bundle): import, the body read
+  from stdin to EOF, the response written to stdout; exit 0, or 1 if the import or the handler
+  failed (the error JSON on stderr). ``request_id`` is ``"oneshot"``, ``function_name`` the
+  handler string, no deadline.
+
+``sys.stdout`` and ``sys.stderr`` are flushed before every answer, so what a handler printed
+reaches the host before its response.
+"""
+
+import gc
+import importlib
+import json
+import os
+import struct
+import sys
+import time
+import traceback
+
+# The wire format (sdk/c/ember_proto.h).
+MAGIC = 0x31424D45  # "EMB1" as little-endian bytes
+VERSION = 1
+MAX_PAYLOAD = 64 * 1024 * 1024
+HEADER = struct.Struct("<IHHQQ")  # magic, version, type, id, len: 24 bytes
+META_LEN = struct.Struct("<I")
+READY, INVOKE, RESULT, ERROR, INIT_ERROR = 1, 2, 3, 4, 5
+CHANNEL_ENV = "EMBER_CHANNEL_FD"
+
+
+class ProtocolError(Exception):
+    """The host broke the protocol, or the channel failed: the instance exits 2."""
+
+
+class HostGone(Exception):
+    """The host closed the channel: the instance exits 0."""
+
+
+class Context:
+    """What the handler knows about its invocation (Lambda's context object, in part)."""
+
+    def __init__(self, meta, invoke_id=0):
+        self.invoke_id = invoke_id
+        self.request_id = _str_or(meta.get("requestId"), "")
+        self.aws_request_id = self.request_id
+        self.function_name = _str_or(meta.get("function"), "")
+        self.function_version = _int_or(meta.get("version"), 0)
+        self.memory_limit_in_mb = _int_or(meta.get("memoryMb"), 0)
+        self.deadline_ms = max(_int_or(meta.get("deadlineMs"), 0), 0)
+        self.deadline = self.deadline_ms / 1000 if self.deadline_ms else None
+
+    def get_remaining_time_in_millis(self):
+        """Milliseconds until the host gives up (negative once passed); sys.maxsize if no deadline."""
+        if not self.deadline_ms:
+            return sys.maxsize
+        return self.deadline_ms - time.time_ns() // 1_000_000
+
+    def __repr__(self):
+        return (f"Context(request_id={self.request_id!r}, function_name={self.function_name!r}, "
+                f"memory_limit_in_mb={self.memory_limit_in_mb}, deadline_ms={self.deadline_ms})")
+
+
+def _str_or(v, default):
+    return v if isinstance(v, str) else default
+
+
+def _int_or(v, default):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return default
+    return int(v)
+
+
+class ResponseTooLarge(Exception):
+    """The handler returned more than a frame can carry (reported as Runtime.ResponseError, as
+    the C SDK does)."""
+
+    error_type = "Runtime.ResponseError"
+
+
+def _error_json(exc):
+    try:
+        message = str(exc)
+    except Exception:  # a __str__ that raises must not take the instance down
+        message = "<unprintable %s>" % type(exc).__name__
+    error_type = exc.error_type if isinstance(exc, ResponseTooLarge) else type(exc).__name__
+    return _json({"errorType": error_type, "errorMessage": message})
+
+
+def _json(value):
+    """Compact JSON, as the C SDK writes it (non-ASCII escaped: always valid UTF-8)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass  # closed or broken by the function: its problem, not the answer's
+
+
+def _encode(result):
+    """The handler's return value as the response body."""
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        data = bytes(result)
+    elif isinstance(result, str):
+        data = result.encode("utf-8")
+    else:
+        data = _json(result)
+    if len(data) > MAX_PAYLOAD:
+        raise ResponseTooLarge(f"response of {len(data)} bytes is over the {MAX_PAYLOAD} byte limit")
+    return data
+
+
+def load_handler(spec):
+    """Import MODULE and return its FUNCTION (this is the function's init)."""
+    module_name, _, func_name = spec.rpartition(".")
+    if not module_name or not func_name:
+        raise ValueError(f"handler {spec!r} is not MODULE.FUNCTION")
+    module = importlib.import_module(module_name)
+    handler = getattr(module, func_name, None)
+    if handler is None:
+        raise AttributeError(f"module {module_name!r} has no function {func_name!r}")
+    if not callable(handler):
+        raise TypeError(f"{spec} is not callable")
+    return handler
+
+
+def invoke(handler, event, context):
+    """Call the handler; returns (frame type, payload). stdout/stderr are flushed on return."""
+    try:
+        frame_type, payload = RESULT, _encode(handler(event, context))
+    except Exception as exc:
+        traceback.print_exc()
+        frame_type, payload = ERROR, _error_json(exc)
+    _flush()
+    return frame_type, payload
+
+
+class Channel:
+    """The instance's end of the host's socket: whole frames in and out."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def _read_exact(self, n, what):
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            try:
+                k = os.readv(self.fd, [view[got:]])  # EINTR is retried by Python (PEP 475)
+            except ConnectionResetError:
+                k = 0
+            except OSError as exc:
+                raise ProtocolError(f"read the channel (fd {self.fd}): {exc.strerror}") from None
+            if k == 0:
+                if got == 0 and what == "header":
+                    raise HostGone()
+                raise ProtocolError(f"the channel ended inside a frame {what} ({got} of {n} bytes)")
+            got += k
+        return buf
+
+    def send(self, frame_type, frame_id, payload=b""):
+        data = [HEADER.pack(MAGIC, VERSION, frame_type, frame_id, len(payload)), payload]
+        try:
+            while data:
+                n = os.writev(self.fd, data)
+                # drop what was written: a 6 MB frame may take several writes
+                while data and n >= len(data[0]):
+                    n -= len(data[0])
+                    data.pop(0)
+                if data and n:
+                    data[0] = memoryview(data[0])[n:]
+        except (BrokenPipeError, ConnectionResetError):
+            raise HostGone() from None
+        except OSError as exc:
+            raise ProtocolError(f"write the channel (fd {self.fd}): {exc.strerror}") from None
+
+    def wait_for_request(self):
+        """THE READY POINT. Between invocations the instance is here and nowhere else: blocked
+        in one read of the channel, stdout/stderr flushed, the last answer sent. The host
+        freezes the instance's cgroup here; a zygote template (a later protocol version, frame
+        types 16-31) will fork new instances from here, so the SDK starts no thread and keeps
+        no state that a fork would have to re-establish besides the channel. Until then a frame
+        of those types is a protocol error, like any type an instance does not expect.
+
+        Returns (id, payload) of the next INVOKE."""
+        magic, version, frame_type, frame_id, length = HEADER.unpack(self._read_exact(HEADER.size, "header"))
+        if magic != MAGIC:
+            raise ProtocolError(f"bad frame magic {magic:#010x}")
+        if version != VERSION:
+            raise ProtocolError(f"unsupported protocol version {version}")
+        if length > MAX_PAYLOAD:
+            raise ProtocolError(f"frame of {length} bytes is over the {MAX_PAYLOAD} byte limit")
+        if frame_type != INVOKE:
+            raise ProtocolError(f"unexpected frame type {frame_type} from the host")
+        return frame_id, self._read_exact(length, "payload")
+
+
+def parse_invoke(frame_id, payload):
+    """An INVOKE payload -> (event bytes, Context)."""
+    if len(payload) < META_LEN.size:
+        raise ProtocolError(f"INVOKE payload of {len(payload)} bytes has no metadata length")
+    (meta_len,) = META_LEN.unpack_from(payload)
+    if meta_len > len(payload) - META_LEN.size:
+        raise ProtocolError(f"INVOKE metadata length {meta_len} exceeds the {len(payload)} byte frame")
+    end = META_LEN.size + meta_len
+    try:
+        meta = json.loads(bytes(payload[META_LEN.size:end]))
+    except (ValueError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise ProtocolError(f"INVOKE {frame_id}: metadata is not a JSON object")
+    return bytes(memoryview(payload)[end:]), Context(meta, frame_id)
+
+
+def _init(spec):
+    """Import the handler. Returns (handler, None) or (None, error JSON)."""
+    try:
+        return load_handler(spec), None
+    except BaseException as exc:  # SystemExit at import is an init failure too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        traceback.print_exc()
+        return None, _error_json(exc)
+    finally:
+        _flush()
+
+
+def run_instance(fd, spec):
+    channel = Channel(fd)
+    try:
+        handler, error = _init(spec)
+        if error is not None:
+            channel.send(INIT_ERROR, 0, error)
+            return 1
+        # What init built is long-lived: move it out of the collector's generations, so GC
+        # passes neither walk it nor (in forked instances, later) write to its pages.
+        gc.freeze()
+        channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid()}))
+        while True:
+            frame_id, payload = channel.wait_for_request()
+            event, context = parse_invoke(frame_id, payload)
+            del payload
+            frame_type, body = invoke(handler, event, context)
+            del event
+            channel.send(frame_type, frame_id, body)
+    except HostGone:
+        return 0
+    except ProtocolError as exc:
+        print(f"ember_fn: protocol error: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+def run_once(spec):
+    handler, error = _init(spec)
+    if error is not None:
+        print(error.decode(), file=sys.stderr, flush=True)
+        return 1
+    event = sys.stdin.buffer.read() if sys.stdin is not None else b""
+    frame_type, body = invoke(handler, event, Context({"requestId": "oneshot", "function": spec}))
+    if frame_type != RESULT:
+        print(body.decode(), file=sys.stderr, flush=True)
+        return 1
+    sys.stdout.buffer.write(body)
+    sys.stdout.flush()
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python3 ember_fn.py MODULE.FUNCTION", file=sys.stderr)
+        return 2
+    # The function's modules live in the working directory (/var/task in the bundles).
+    sys.path.insert(0, os.getcwd())
+    fd_env = os.environ.pop(CHANNEL_ENV, None)
+    if fd_env is None:
+        return run_once(argv[0])
+    try:
+        fd = int(fd_env)
+        os.set_inheritable(fd, False)
+    except (ValueError, OSError):
+        print(f"ember_fn: {CHANNEL_ENV}={fd_env} is not an open descriptor", file=sys.stderr)
+        return 2
+    return run_instance(fd, argv[0])
+
+
+if __name__ == "__main__":
+    # A handler that imports ember_fn gets this module, not a second copy of it.
+    sys.modules.setdefault("ember_fn", sys.modules[__name__])
+    sys.exit(main())
