@@ -36,6 +36,12 @@ static const struct cli_cmd commands[] = {
 	{ "features", "", "print the OCI features this runtime supports", cmd_features },
 	{ "netns-pool", "fill N | status | destroy",
 	  "keep ready network namespaces for create/run (ember's own)", cmd_netns_pool },
+	{ "serve", "[--socket PATH] [--listen 127.0.0.1:PORT] [--run-dir D] [--data-dir D] "
+		   "[--cgroup-parent P] [--capacity-mb N] [--idle-ttl-ms N] [--pool-size N] "
+		   "[--max-payload BYTES] [--no-billing]",
+	  "run the function host and its HTTP API until SIGTERM", cmd_serve },
+	{ "fn", "deploy|invoke|ls|rm|logs|invocations ... (`ember fn` lists them)",
+	  "deploy and invoke functions on a running `ember serve`", cmd_fn },
 };
 
 static void usage(FILE *f)
