@@ -3,7 +3,7 @@
 # sdk/python/ember_fn.py, copied into the Python bundles by examples/build.mk.
 EMBER_FN_LIB := $(BUILD)/lib/libember_fn.a
 
-$(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o
+$(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o $(BUILD)/obj/sdk/c/fn_json.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^

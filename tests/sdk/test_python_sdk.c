@@ -338,6 +338,43 @@ Test(python_sdk, eof_on_the_channel_exits_0)
 	cr_assert_str_eq(buf, "");
 }
 
+/* The checksum init-heavy-python must give for TABLE_MB=4 and these entries ("" = one per 4 KiB
+ * page), computed here by python3's hashlib directly, not through the example. */
+static void shake_checksum(const char *indices, char *out, size_t cap)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), PYTHON " -c 'import hashlib; t = hashlib.shake_256(b\"ember init-heavy\")"
+		 ".digest(4 << 20); n = len(t) // 8; ix = [int(w) %% n for w in \"%s\".split()] or "
+		 "range(0, n, 512); print(\"%%016x\" %% (sum(int.from_bytes(t[8*i:8*i+8], \"little\") "
+		 "for i in ix) & (2**64 - 1)))'", indices);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(out, (int)cap, p));
+	out[strcspn(out, "\n")] = '\0';
+	cr_assert_eq(pclose(p), 0);
+}
+
+Test(python_sdk, init_heavy_answers_from_the_table_its_import_built)
+{
+	const char *argv[] = { PYTHON, t_py_sdk(), "handler.handler", NULL };
+	char dir[4096], sum[64], want[256];
+
+	snprintf(dir, sizeof(dir), "%s/examples/init-heavy-python", EMBER_SRCDIR);
+	inst_spawn(&in, argv, ENV("TABLE_MB=4"), dir, true);
+	inst_expect_ready(&in, "python");
+	shake_checksum("0 1 2 524288 1000000", sum, sizeof(sum));
+	snprintf(want, sizeof(want), "{\"tableMb\":4,\"entries\":5,\"checksum\":\"%s\"}", sum);
+	expect_call(1, "0 1 2 524288 1000000", EMBER_RESULT, want);
+	shake_checksum("", sum, sizeof(sum));
+	snprintf(want, sizeof(want), "{\"tableMb\":4,\"entries\":1024,\"checksum\":\"%s\"}", sum);
+	expect_call(2, "", EMBER_RESULT, want);
+	expect_call(3, "1 -2", EMBER_ERROR, "{\"errorType\":\"BadRequest\",\"errorMessage\":"
+		    "\"payload: entry indices separated by blanks, or nothing\"}");
+	stop();
+	cr_assert(strstr(buf, "init-heavy-python: built a 4 MB table in "), "stderr: %s", buf);
+}
+
 /* ---- one-shot mode */
 
 static void oneshot(const char *handler, const char *body, int code, char *out, char *err)
