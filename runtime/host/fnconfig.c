@@ -5,6 +5,11 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -61,6 +66,77 @@ static void add_env(json_t *env, const char *kv)
 		}
 	}
 	json_array_append_new(env, json_string(kv));
+}
+
+/* Is `path` (absolute, in the container) an executable file? Looked up through the bind mount
+ * that covers it, if one does (a Python rootfs gets /usr from the host), else in the rootfs
+ * without leaving it. */
+static bool executable_in(const struct em_oci_config *cfg, int rootfd, const char *path)
+{
+	const struct em_oci_mount *best = NULL;
+	size_t best_len = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		const struct em_oci_mount *m = &cfg->mounts[i];
+		size_t l = strlen(m->destination);
+		bool bind = m->type && !strcmp(m->type, "bind");
+
+		for (size_t k = 0; !bind && k < m->options.n; k++)
+			bind = !strcmp(m->options.v[k], "bind") || !strcmp(m->options.v[k], "rbind");
+		if (bind && m->source && l > best_len && !strncmp(path, m->destination, l) &&
+		    path[l] == '/') {
+			best = m;
+			best_len = l;
+		}
+	}
+	if (best) {
+		char host[PATH_MAX];
+		snprintf(host, sizeof(host), "%s%s", best->source, path + best_len);
+		return stat(host, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+	}
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+	int fd = (int)syscall(SYS_openat2, rootfd, path + 1, &how, sizeof(how));
+	bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* The program must exist: a deploy that names a missing one is refused at once, not at the
+ * first cold start (the pre-made sandbox stops just before its exec). */
+static int check_program(const struct em_oci_config *cfg, struct em_err *err)
+{
+	const char *prog = cfg->process.args.v[0], *path = "/usr/local/sbin:/usr/local/bin:"
+		"/usr/sbin:/usr/bin:/sbin:/bin";
+	cleanup_close int rootfd = open(cfg->root.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char cand[PATH_MAX];
+
+	if (rootfd < 0)
+		return em_err_set(err, errno, "root.path %s", cfg->root.path);
+	if (strchr(prog, '/')) {
+		if (prog[0] == '/' ? executable_in(cfg, rootfd, prog) :
+		    (snprintf(cand, sizeof(cand), "%s/%s", cfg->process.cwd, prog),
+		     executable_in(cfg, rootfd, cand)))
+			return 0;
+		return em_err_msg(err, EINVAL, "process.args[0]: %s is not an executable file in the "
+				  "rootfs %s", prog, cfg->root.path);
+	}
+	for (size_t i = 0; i < cfg->process.env.n; i++)
+		if (!strncmp(cfg->process.env.v[i], "PATH=", 5))
+			path = cfg->process.env.v[i] + 5;
+	for (const char *p = path; *p;) {
+		size_t l = strcspn(p, ":");
+		if (l && p[0] == '/') {
+			snprintf(cand, sizeof(cand), "%.*s/%s", (int)l, p, prog);
+			if (executable_in(cfg, rootfd, cand))
+				return 0;
+		}
+		p += l + (p[l] == ':');
+	}
+	return em_err_msg(err, EINVAL, "process.args[0]: %s is not found in PATH=%s in the rootfs %s",
+			  prog, path, cfg->root.path);
 }
 
 int em_fn_oci_config(const struct em_fn_spec *spec, uint32_t version, struct em_oci_config *cfg,
@@ -170,5 +246,10 @@ int em_fn_oci_config(const struct em_fn_spec *spec, uint32_t version, struct em_
 	ret = em_oci_parse(text, strlen(text), cfg, err);
 	if (ret < 0)
 		return em_err_prefix(err, "function %s: %s/config.json: ", spec->name, bundle_dir);
+	ret = check_program(cfg, err);
+	if (ret < 0) {
+		em_oci_config_free(cfg);
+		return em_err_prefix(err, "function %s: ", spec->name);
+	}
 	return 0;
 }

@@ -52,6 +52,7 @@ struct version {
 	struct em_inst_cfg icfg;
 	struct em_inst *idle;           /* frozen, most recently used first */
 	struct em_inst *parked;         /* pre-made sandboxes */
+	struct em_inst *busy;           /* running an invocation (owned by its invoking thread) */
 	unsigned n_idle, n_parked, n_busy, n_starting;
 	unsigned waiters;               /* invocations waiting for a parked sandbox */
 	int refs;                       /* invocations + the registry (while current) */
@@ -349,14 +350,29 @@ static int take_parked_locked(struct em_host *h, struct version *v, struct em_in
 
 /* ------------------------------------------------------------------ deploy and remove */
 
+static void list_instances(json_t *a, const struct em_inst *in, const char *state)
+{
+	for (; in; in = in->next)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:i}", "id", in->name, "state", state,
+						   "pid", (json_int_t)in->pid, "invocations",
+						   (json_int_t)in->invocations));
+}
+
 static json_t *describe_locked(const struct function *f)
 {
 	const struct version *v = f->cur;
+	json_t *list = json_array();
 
-	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i}}", "name", f->name, "version",
+	/* the ids are the instances' cgroup names below the host's parent: what an operator
+	 * looks for in /sys/fs/cgroup */
+	list_instances(list, v->busy, "busy");
+	list_instances(list, v->idle, "idle");
+	list_instances(list, v->parked, "parked");
+	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i},s:o}", "name", f->name, "version",
 			 (json_int_t)v->version, "config", em_fn_spec_to_json(&v->spec), "instances",
 			 "idle", (json_int_t)v->n_idle, "busy", (json_int_t)v->n_busy, "parked",
-			 (json_int_t)v->n_parked, "starting", (json_int_t)v->n_starting);
+			 (json_int_t)v->n_parked, "starting", (json_int_t)v->n_starting,
+			 "instanceList", list);
 }
 
 static uint64_t reserved_mb_locked(struct em_host *h, const char *except)
@@ -773,6 +789,7 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 		}
 	}
 	v->n_busy++;
+	push(&v->busy, in);
 	pthread_mutex_unlock(&h->lock);
 	destroy_chain(evicted);
 	evicted = NULL;
@@ -895,6 +912,11 @@ done:
 	}
 	pthread_mutex_lock(&h->lock);
 	v->n_busy--;
+	for (struct em_inst **p = &v->busy; *p; p = &(*p)->next)
+		if (*p == in) {
+			*p = in->next;
+			break;
+		}
 	if (alive && v->live && !h->stopping) {
 		push(&v->idle, in);
 		v->n_idle++;
@@ -994,9 +1016,8 @@ static void restore_functions(struct em_host *h)
 	}
 	json_array_foreach(all, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
-		const char *text = json_string_value(json_object_get(e, "spec"));
+		json_t *sj = json_object_get(e, "spec");
 		uint32_t version = (uint32_t)json_integer_value(json_object_get(e, "version"));
-		json_auto_t *sj = text ? json_loads(text, 0, NULL) : NULL;
 		struct em_fn_spec spec;
 
 		memset(&spec, 0, sizeof(spec));
