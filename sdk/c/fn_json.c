@@ -268,9 +268,16 @@ static int jr_string(struct jr *j, char **out)
 		if (c < 0x20)
 			goto bad;
 		if (c != '\\') {
+			/* a run of plain characters; UTF-8 checked, as every JSON parser does (a
+			 * string we hand the handler must be valid text) */
 			while (j->p < j->end && *j->p != '"' && *j->p != '\\' &&
-			       (unsigned char)*j->p >= 0x20)
-				j->p++;
+			       (unsigned char)*j->p >= 0x20) {
+				size_t k = utf8_seq((const unsigned char *)j->p, (size_t)(j->end - j->p));
+
+				if (k == 0)
+					goto bad;
+				j->p += k;
+			}
 			if (out && emfn_buf_add(&b, run, (size_t)(j->p - run)) < 0)
 				goto bad;
 			continue;
@@ -320,37 +327,55 @@ bad:
 	return -1;
 }
 
-/* A number; *out gets its integer part (clamped to int64). */
+static bool jr_digits(struct jr *j)
+{
+	const char *s = j->p;
+
+	while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+		j->p++;
+	return j->p > s;
+}
+
+/* A number (JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?); *out gets its integer
+ * part, clamped to int64. */
 static int jr_number(struct jr *j, int64_t *out)
 {
 	const char *s = j->p;
-	char tok[64];
 	bool integral = true;
 
 	if (j->p < j->end && *j->p == '-')
 		j->p++;
-	if (j->p >= j->end || *j->p < '0' || *j->p > '9')
-		return -1;
-	while (j->p < j->end && ((*j->p >= '0' && *j->p <= '9') || *j->p == '.' || *j->p == 'e' ||
-				 *j->p == 'E' || *j->p == '+' || *j->p == '-')) {
-		if (*j->p == '.' || *j->p == 'e' || *j->p == 'E')
-			integral = false;
+	if (j->p < j->end && *j->p == '0')
 		j->p++;
-	}
-	if ((size_t)(j->p - s) >= sizeof(tok))
+	else if (j->p >= j->end || *j->p < '1' || *j->p > '9' || !jr_digits(j))
 		return -1;
-	memcpy(tok, s, (size_t)(j->p - s));
-	tok[j->p - s] = '\0';
-	char *endp;
-	errno = 0;
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		if (!jr_digits(j))
+			return -1;
+		integral = false;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (!jr_digits(j))
+			return -1;
+		integral = false;
+	}
+	/* the scan above checked the syntax; strtoll/strtod only convert (they need a string) */
+	char *tok = strndup(s, (size_t)(j->p - s));
+	if (!tok)
+		return -1;
 	if (integral) {
-		long long v = strtoll(tok, &endp, 10);
-		*out = v; /* ERANGE clamps to LLONG_MIN/MAX */
+		*out = strtoll(tok, NULL, 10); /* out of range: clamped to LLONG_MIN/MAX */
 	} else {
-		double d = strtod(tok, &endp);
+		double d = strtod(tok, NULL);
+
 		*out = d >= 9.2e18 ? INT64_MAX : d <= -9.2e18 ? INT64_MIN : (int64_t)d;
 	}
-	return *endp ? -1 : 0;
+	free(tok);
+	return 0;
 }
 
 static int jr_value(struct jr *j);
