@@ -97,6 +97,11 @@ struct em_host {
 	struct em_cg_root *cg;
 	struct em_cg_policy policy;
 	struct em_netns_pool *netns;
+	/* bridge mode, made at the first deploy that asks for it: a bridge in a namespace of the
+	 * host's own (never the machine's), instances reach each other and the bridge only */
+	int node_nsfd;
+	struct em_netns_bridge *bridge;
+	struct em_netns_pool *netns_bridge;
 	struct em_bill *bill;
 	struct em_ledger *ledger;
 	struct em_metrics *metrics;
@@ -408,10 +413,46 @@ static int version_new(struct em_host *h, const struct em_fn_spec *spec, uint32_
 	v->icfg = (struct em_inst_cfg){
 		.oci = &v->oci, .bundle = v->bundle, .fn = v->spec.name, .version = number,
 		.memory_mb = v->spec.memory_mb, .limits = &v->limits, .cg_root = h->cg,
-		.netns = h->netns, .bill = h->bill, .log = h->log,
+		.netns = v->spec.network == EM_FN_NET_BRIDGE ? h->netns_bridge : h->netns,
+		.bill = h->bill, .log = h->log,
 	};
 	*out = v;
 	return 0;
+}
+
+/* Bridge mode on first use: a node namespace holding the bridge emb0 (10.88.0.0/24), and a pool
+ * of namespaces attached to it. */
+static int bridge_up(struct em_host *h, struct em_err *err)
+{
+	struct em_netns_bridge_cfg bc = { .node_nsfd = -1 };
+	struct em_netns_pool_cfg pc = { .size = NETNS_POOL, .mode = EM_NETNS_BRIDGE };
+	int ret = 0;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->netns_bridge)
+		goto out;
+	h->node_nsfd = em_netns_new_fd(err);
+	if (h->node_nsfd < 0) {
+		ret = h->node_nsfd;
+		goto out;
+	}
+	bc.node_nsfd = h->node_nsfd;
+	ret = em_netns_bridge_open(&bc, &h->bridge, err);
+	if (ret == 0) {
+		pc.bridge = h->bridge;
+		ret = em_netns_pool_new(&pc, &h->netns_bridge, err);
+	}
+	if (ret < 0) {
+		if (h->bridge)
+			em_netns_bridge_close(h->bridge, true);
+		h->bridge = NULL;
+		close(h->node_nsfd);
+		h->node_nsfd = -1;
+		em_err_prefix(err, "network \"bridge\": ");
+	}
+out:
+	pthread_mutex_unlock(&h->lock);
+	return ret;
 }
 
 /* Deploy with a given version number (restart: the persisted one) or the next one (0). */
@@ -424,9 +465,8 @@ static int deploy(struct em_host *h, const struct em_fn_spec *spec, uint32_t num
 	uint64_t gen;
 	int ret;
 
-	if (spec->network != EM_FN_NET_NONE)
-		return em_err_msg(err, EINVAL, "network: \"bridge\" is not available in this host yet "
-				  "(functions run with only lo)");
+	if (spec->network == EM_FN_NET_BRIDGE && (ret = bridge_up(h, err)) < 0)
+		return ret;
 	if (spec->memory_mb > h->capacity_mb)
 		return em_err_msg(err, ENOSPC, "deploy %s: memoryMb %u exceeds the node's capacity "
 				  "for instances (%" PRIu64 " MB)", spec->name, spec->memory_mb,
@@ -1040,6 +1080,7 @@ int em_host_new(const struct em_host_cfg *cfg, struct em_host **out, struct em_e
 	if (!h)
 		return em_err_set(err, ENOMEM, "host");
 	h->lock_fd = -1;
+	h->node_nsfd = -1;
 	snprintf(h->run_dir, sizeof(h->run_dir), "%s", cfg->run_dir ? cfg->run_dir : "/run/ember/serve");
 	snprintf(h->data_dir, sizeof(h->data_dir), "%s", cfg->data_dir ? cfg->data_dir : "/var/lib/ember");
 	snprintf(h->cg_parent, sizeof(h->cg_parent), "%s",
@@ -1144,6 +1185,12 @@ void em_host_free(struct em_host *h)
 
 	if (h->netns)
 		em_netns_pool_destroy(h->netns);
+	if (h->netns_bridge)
+		em_netns_pool_destroy(h->netns_bridge);
+	if (h->bridge)
+		em_netns_bridge_close(h->bridge, true);
+	if (h->node_nsfd >= 0)
+		close(h->node_nsfd);
 	if (h->cg) {
 		if (em_cg_reap_children(h->cg, &err) < 0)
 			em_warn(h->log, "%s", err.msg);

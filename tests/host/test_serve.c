@@ -374,3 +374,49 @@ Test(serve, restart_after_kill9_cleans_orphans_and_keeps_records)
 	cr_assert_eq(invoke(&S, "k9", "y", &r), 200, "%s", r.body);
 	cr_expect_str_eq(em_client_header(S.c, "Ember-Start"), "cold");
 }
+
+Test(serve, http_contract)
+{
+	struct em_client_resp r;
+	struct em_err err = { 0 };
+	size_t big = 6 * 1024 * 1024 + 1;
+	char *payload = malloc(big);
+
+	cr_assert_eq(deploy(&S, "h", "probe", 128, NULL, &r), 200, "%s", r.body);
+	memset(payload, 'x', big);
+	cr_assert_eq(em_client_request(S.c, "POST", "/v1/functions/h/invoke", NULL, payload, big, &r,
+				       &err), 0, "%s", err.msg);
+	cr_expect_eq(r.status, 413, "%d %s", r.status, r.body);
+	cr_expect_str_eq(error_type(&r), "RequestTooLarge");
+	/* exactly the limit passes: echo answers with the payload minus "echo " */
+	memcpy(payload, "echo ", 5);
+	cr_assert_eq(em_client_request(S.c, "POST", "/v1/functions/h/invoke", NULL, payload, big - 1,
+				       &r, &err), 0, "%s", err.msg);
+	cr_expect_eq(r.status, 200, "%d %.200s", r.status, r.body);
+	cr_expect_eq(r.len, big - 1 - 5);
+	free(payload);
+	cr_assert_eq(em_client_request(S.c, "GET", "/v1/nothing", NULL, NULL, 0, &r, &err), 0);
+	cr_expect_eq(r.status, 404);
+	cr_assert_eq(em_client_request(S.c, "PATCH", "/v1/functions/h", NULL, NULL, 0, &r, &err), 0);
+	cr_expect_eq(r.status, 405);
+	cr_expect_not_null(em_client_header(S.c, "Allow"));
+	cr_assert_eq(em_client_request(S.c, "DELETE", "/v1/functions/zz", NULL, NULL, 0, &r, &err), 0);
+	cr_expect_eq(r.status, 404);
+	cr_expect_str_eq(error_type(&r), "ResourceNotFound");
+}
+
+/* Bridge mode: an eth0 with an address on the host's own bridge (in a namespace of the host's,
+ * never the machine's). */
+Test(serve, bridge_network_mode)
+{
+	struct em_client_resp r;
+	json_t *j, *ifs;
+
+	cr_assert_eq(deploy(&S, "br", "probe", 128, "{\"network\": \"bridge\"}", &r), 200, "%s", r.body);
+	cr_assert_eq(invoke(&S, "br", "net", &r), 200, "%s", r.body);
+	j = json_loads(r.body, 0, NULL);
+	ifs = json_object_get(j, "interfaces");
+	cr_expect_eq(json_array_size(ifs), 2, "%s", r.body);
+	cr_expect(strstr(r.body, "eth0") != NULL, "%s", r.body);
+	json_decref(j);
+}
