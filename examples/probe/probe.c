@@ -3,7 +3,8 @@
  * SDK's tests use it to produce every kind of failure and to check every limit.
  *
  * Payload: COMMAND [ARG]; the answer is text or JSON (below). Init is steered by the environment:
- *   PROBE_INIT_FAIL=MSG      init fails: INIT_ERROR {"errorType":"ProbeInitError","errorMessage":MSG}
+ *   PROBE_INIT_FAIL=MSG      init fails: INIT_ERROR {"errorType":"ProbeInitError",
+ *                            "errorMessage":MSG}
  *   PROBE_INIT_EXIT=N        init calls exit(N) (an instance dying before READY)
  *   PROBE_INIT_SLEEP_MS=N    init takes N ms longer
  *   PROBE_INIT_LOG=TEXT      init prints TEXT on stdout and stderr */

@@ -83,7 +83,8 @@ class Context:
         self.deadline = self.deadline_ms / 1000 if self.deadline_ms else None
 
     def get_remaining_time_in_millis(self):
-        """Milliseconds until the host gives up (negative once passed); sys.maxsize if no deadline."""
+        """Milliseconds until the host gives up (negative once passed); sys.maxsize without a
+        deadline."""
         if not self.deadline_ms:
             return sys.maxsize
         return self.deadline_ms - time.time_ns() // 1_000_000
@@ -142,7 +143,8 @@ def _encode(result):
     else:
         data = _json(result)
     if len(data) > MAX_PAYLOAD:
-        raise ResponseTooLarge(f"response of {len(data)} bytes is over the {MAX_PAYLOAD} byte limit")
+        raise ResponseTooLarge(
+            f"response of {len(data)} bytes is over the {MAX_PAYLOAD} byte limit")
     return data
 
 
@@ -220,7 +222,8 @@ class Channel:
         of those types is a protocol error, like any type an instance does not expect.
 
         Returns (id, payload) of the next INVOKE."""
-        magic, version, frame_type, frame_id, length = HEADER.unpack(self._read_exact(HEADER.size, "header"))
+        header = self._read_exact(HEADER.size, "header")
+        magic, version, frame_type, frame_id, length = HEADER.unpack(header)
         if magic != MAGIC:
             raise ProtocolError(f"bad frame magic {magic:#010x}")
         if version != VERSION:
@@ -238,7 +241,8 @@ def parse_invoke(frame_id, payload):
         raise ProtocolError(f"INVOKE payload of {len(payload)} bytes has no metadata length")
     (meta_len,) = META_LEN.unpack_from(payload)
     if meta_len > len(payload) - META_LEN.size:
-        raise ProtocolError(f"INVOKE metadata length {meta_len} exceeds the {len(payload)} byte frame")
+        raise ProtocolError(
+            f"INVOKE metadata length {meta_len} exceeds the {len(payload)} byte frame")
     end = META_LEN.size + meta_len
     try:
         meta = json.loads(bytes(payload[META_LEN.size:end]))
@@ -267,7 +271,10 @@ def run_instance(fd, spec):
     try:
         handler, error = _init(spec)
         if error is not None:
-            channel.send(INIT_ERROR, 0, error)
+            try:
+                channel.send(INIT_ERROR, 0, error)
+            except HostGone:
+                pass  # the host went first; the init failed all the same
             return 1
         # What init built is long-lived: move it out of the collector's generations, so GC
         # passes neither walk it nor (in forked instances, later) write to its pages.

@@ -151,7 +151,8 @@ Test(c_sdk, a_handler_error_is_an_error_frame_and_the_instance_serves_on)
 	start("probe", NULL);
 	inst_expect_ready(&in, "c");
 	char *p = call(5, "error the \"disk\" is full", EMBER_ERROR);
-	cr_assert_str_eq(p, "{\"errorType\":\"ProbeError\",\"errorMessage\":\"the \\\"disk\\\" is full\"}");
+	cr_assert_str_eq(p, "{\"errorType\":\"ProbeError\",\"errorMessage\":"
+			    "\"the \\\"disk\\\" is full\"}");
 	free(p);
 	/* a non-zero return without ember_fn_error: the SDK names it, and drops the output */
 	p = call(6, "return 3", EMBER_ERROR);
@@ -347,7 +348,8 @@ Test(c_sdk, the_sdk_takes_the_channel_from_the_environment_and_from_exec)
 	start("probe", NULL);
 	inst_expect_ready(&in, "c");
 	char *p = call(1, "env EMBER_CHANNEL_FD", EMBER_ERROR);
-	cr_assert_str_eq(p, "{\"errorType\":\"EnvNotSet\",\"errorMessage\":\"EMBER_CHANNEL_FD is not set\"}");
+	cr_assert_str_eq(p, "{\"errorType\":\"EnvNotSet\",\"errorMessage\":"
+			    "\"EMBER_CHANNEL_FD is not set\"}");
 	free(p);
 	p = call(2, "env PATH", EMBER_RESULT);
 	cr_assert_str_eq(p, "/usr/bin:/bin");

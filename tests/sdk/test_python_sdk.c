@@ -174,7 +174,8 @@ Test(python_sdk, an_exception_is_an_error_frame_named_by_its_class)
 	cr_assert(strstr(buf, "Traceback (most recent call last):"), "stderr: %s", buf);
 	cr_assert(strstr(buf, "handlers.NotFound: no such key"), "stderr: %s", buf);
 	/* and it serves on */
-	expect_call(2, "x", EMBER_ERROR, "{\"errorType\":\"NotFound\",\"errorMessage\":\"no such key: x\"}");
+	expect_call(2, "x", EMBER_ERROR,
+		    "{\"errorType\":\"NotFound\",\"errorMessage\":\"no such key: x\"}");
 	stop();
 
 	start("handlers.keyerror");
@@ -344,9 +345,10 @@ static void shake_checksum(const char *indices, char *out, size_t cap)
 {
 	char cmd[1024];
 
-	snprintf(cmd, sizeof(cmd), PYTHON " -c 'import hashlib; t = hashlib.shake_256(b\"ember init-heavy\")"
-		 ".digest(4 << 20); n = len(t) // 8; ix = [int(w) %% n for w in \"%s\".split()] or "
-		 "range(0, n, 512); print(\"%%016x\" %% (sum(int.from_bytes(t[8*i:8*i+8], \"little\") "
+	snprintf(cmd, sizeof(cmd), PYTHON " -c 'import hashlib; "
+		 "t = hashlib.shake_256(b\"ember init-heavy\").digest(4 << 20); n = len(t) // 8; "
+		 "ix = [int(w) %% n for w in \"%s\".split()] or range(0, n, 512); "
+		 "print(\"%%016x\" %% (sum(int.from_bytes(t[8*i:8*i+8], \"little\") "
 		 "for i in ix) & (2**64 - 1)))'", indices);
 	FILE *p = popen(cmd, "r");
 	cr_assert_not_null(p);

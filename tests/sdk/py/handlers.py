@@ -1,4 +1,5 @@
-"""Handlers the Python SDK tests (tests/sdk/test_python_sdk.c) run through sdk/python/ember_fn.py."""
+"""Handlers the Python SDK's tests (tests/sdk/test_python_sdk.c) run through
+sdk/python/ember_fn.py."""
 
 import os
 import sys
