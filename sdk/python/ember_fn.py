@@ -40,6 +40,12 @@ Two modes, chosen by the environment (sdk/PROTOCOL.md):
 
 ``sys.stdout`` and ``sys.stderr`` are flushed before every answer, so what a handler printed
 reaches the host before its response.
+
+Zygote templates (a later protocol version) will fork new instances from an initialised one at
+the ready point (``Channel.wait_for_request``). State that must differ between instances (a
+seeded generator, generated ids, connections) is re-made with
+``os.register_at_fork(after_in_child=...)``, which Python runs in every forked child (``random``
+already re-seeds itself that way); the C SDK's equivalent is ``struct ember_fn.after_fork``.
 """
 
 import gc
