@@ -11,7 +11,11 @@
  *
  * argv: ["ember-exec", "<fd>", "<path>", argv[0] of the container process, ...]. <fd> is the sync
  * socket: it is made close-on-exec so the parent sees EOF on success; on failure the stub sends
- * an EM_SYNC_ERROR message naming the path and exits 127. */
+ * an EM_SYNC_ERROR message naming the path and exits 127.
+ *
+ * "ember-exec-wait" instead of "ember-exec": the function host's pre-made sandbox. The stub first
+ * waits for an EM_SYNC_GO message on <fd> (parked: everything is set up, the host's address space
+ * copy is gone, the process is a few pages) and exits quietly if the socket closes instead. */
 #include <asm/unistd.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -64,10 +68,21 @@ void stub_main(long *sp)
 	const char *p;
 	size_t i;
 
-	if (argc < 4 || !streq(argv[0], "ember-exec"))
+	int wait = argc >= 4 && streq(argv[0], "ember-exec-wait");
+
+	if (argc < 4 || (!wait && !streq(argv[0], "ember-exec")))
 		die(126); /* not started by ember: do nothing at all */
 	for (p = argv[1]; *p >= '0' && *p <= '9'; p++)
 		fd = fd * 10 + (*p - '0');
+	while (wait) {
+		ret = sys6(__NR_recvfrom, fd, (long)&msg, sizeof(msg), 0, 0, 0);
+		if (ret == -4 /* EINTR */)
+			continue;
+		if (ret != (long)sizeof(msg))
+			die(0); /* the host let go of this sandbox */
+		if (msg.type == EM_SYNC_GO)
+			break;
+	}
 	sys3(__NR_fcntl, fd, F_SETFD, FD_CLOEXEC);
 	ret = sys3(__NR_execve, (long)argv[2], (long)(argv + 3), (long)envp);
 

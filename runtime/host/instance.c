@@ -431,9 +431,12 @@ int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
 		return em_err_prefix(err, "start instance %s: ", in->name);
 	}
 	in->state = EM_INST_READY;
+	uint64_t t_exec = em_now_ns();
 	w = read_frame(in, &h, &payload, deadline);
 	if (w == W_FRAME && h.type == EMBER_READY) {
 		in->init_ns = em_now_ns() - t0;
+		em_debug(in->hlog, "instance %s: exec after %.3f ms, READY after %.3f ms", in->name,
+			 (double)(t_exec - t0) / 1e6, (double)in->init_ns / 1e6);
 		return 0;
 	}
 	if (w == W_FRAME && h.type == EMBER_INIT_ERROR) {
