@@ -420,3 +420,47 @@ Test(serve, bridge_network_mode)
 	cr_expect(strstr(r.body, "eth0") != NULL, "%s", r.body);
 	json_decref(j);
 }
+
+/* Node memory is accounted: a reservation that cannot fit refuses the deploy, a scale-up that
+ * cannot fit refuses the invocation (503), and an idle instance is reaped to make room. */
+Test(serve, capacity_is_accounted)
+{
+	struct em_client_resp r;
+	struct bg b = { &S, "big", "800", 0, "" };
+	pthread_t t;
+
+	/* the fixture's node has 4096 MB for instances */
+	cr_assert_eq(deploy(&S, "res", "spin", 2500, "{\"concurrency\": 2}", &r), 503, "%s", r.body);
+	cr_expect_str_eq(error_type(&r), "InsufficientCapacity");
+	cr_expect(strstr(r.body, "reserved concurrency 2") != NULL, "%s", r.body);
+	cr_assert_eq(deploy(&S, "big", "spin", 3000, NULL, &r), 200, "%s", r.body);
+	pthread_create(&t, NULL, bg_invoke, &b);
+	sleep_ms(300);
+	cr_expect_eq(invoke(&S, "big", "1", &r), 503, "%s", r.body);
+	cr_expect_str_eq(error_type(&r), "InsufficientCapacity");
+	pthread_join(t, NULL);
+	cr_expect_eq(b.status, 200);
+	/* the idle 3000 MB instance is reaped for another function's cold start */
+	cr_assert_eq(deploy(&S, "other", "hello-c", 2000, NULL, &r), 200, "%s", r.body);
+	cr_expect_eq(invoke(&S, "other", "x", &r), 200, "%s", r.body);
+	cr_expect_null(inst_cg(&S, "memory", "big", "idle", NULL), "the LRU idle instance stayed");
+}
+
+/* Idle instances are reaped after the TTL; the next start is cold again. */
+Test(serve, idle_ttl_reaps)
+{
+	struct em_client_resp r;
+	int pid = 0;
+
+	serve_stop(&S, false);
+	S.extra[0] = "--idle-ttl-ms";
+	S.extra[1] = "300";
+	serve_start(&S);
+	cr_assert_eq(deploy(&S, "ttl", "hello-c", 128, NULL, &r), 200, "%s", r.body);
+	cr_assert_eq(invoke(&S, "ttl", "x", &r), 200, "%s", r.body);
+	cr_assert_not_null(inst_cg(&S, "memory", "ttl", "idle", &pid));
+	sleep_ms(2500);
+	cr_expect_null(inst_cg(&S, "memory", "ttl", "idle", NULL), "still idle after the TTL");
+	cr_assert_eq(invoke(&S, "ttl", "y", &r), 200, "%s", r.body);
+	cr_expect_str_eq(em_client_header(S.c, "Ember-Start"), "cold");
+}
