@@ -96,8 +96,10 @@ $(foreach a,$(TEST_AREAS),$(eval test-$(a): check-root deps all $(BUILD)/tests/t
 bench: check-root deps all $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do echo "== $$(basename $$b)"; $$b || exit 1; done
 
-# The demo (until the function host lands): a bundle end to end, then ember next to crun/runc.
-demo: check-root deps all $(filter %/bench-run,$(BENCH_BINS))
+# The demo: the function host end to end through `ember fn` (deploy, cold and warm invocations,
+# records, logs), its start latencies next to crun/runc (bench-host, few rounds), and a bundle
+# through the OCI runtime CLI. Leaves nothing behind.
+demo: check-root deps all examples $(filter %/bench-host,$(BENCH_BINS))
 	$(Q)tools/demo.sh
 
 check-root:

@@ -1,0 +1,1336 @@
+/* tools/hostbench/bench_host.c — the function host (`ember serve`) end to end, next to what a
+ * naive control plane does instead: `crun run` / `runc run` of the same bundle per invocation.
+ *
+ * What is timed: from the client's request to the full response. For ember, a POST .../invoke
+ * over the host's unix socket on one kept-alive connection (runtime/host/client.h); for the peers,
+ * fork+exec of `<peer> run --bundle B ID` with the payload on stdin until its stdout reached EOF
+ * and it exited. Every answer is checked: ember's Ember-Start header must say what the round
+ * asked for, and the peers must answer exactly what ember answered (same bundle, same payload).
+ * A sample that fails a check is counted and reported, never folded into the figures.
+ *
+ * Per function (hello-c, hello-python, init-heavy-c, init-heavy-python), every round runs, in an
+ * order that rotates so a noisy neighbour on this shared machine hits everyone alike:
+ *  - ember: PUT the same spec again (a new version; the answer comes once a pre-made sandbox is
+ *    parked; untimed, reported apart), then the first invocation, which must be `cold`; the host
+ *    is then left to refill its pool (untimed) and a batch of invocations of the now idle
+ *    instance follows, each `warm`;
+ *  - one `crun run` and one `runc run`.
+ * Cold starts also record the host's Ember-Init-Ms (sandbox go to the function's READY). Then
+ * warm throughput: hello-c, 2 and 4 client threads, each on its own connection (opened before
+ * the first invocation), after a warm-up that gives every client an idle instance.
+ *
+ * Every function gets 1,769 MB: one vCPU by the CPU-follows-memory policy (cgroups/policy.c), and
+ * enough for init-heavy's 256 MB table. The peers' bundle is the example's config.json with the
+ * same limits added (memory 1,769 MB, CPU quota 100 ms per 100 ms, 1,024 pids) and the rootfs made
+ * absolute; nothing else changes. crun 1.8.1 runs in a private mount namespace where a tmpfs
+ * hides /sys/fs/cgroup/unified (it refuses hybrid hosts whose cgroup2 has a controller; see
+ * tools/bench/bench_run.c, whose setup this repeats); runc runs as is.
+ *
+ * Everything made here is removed at the end: the host is stopped with SIGTERM (its exit status
+ * checked: 0), its cgroup parent ember-bench-host-<pid> (the freezer anchor thawed first), the
+ * temp dir /tmp/ember-bench-host-*, the peers' state roots /run/ember-bench-host-<pid>-* and any
+ * cgroup a peer left named after one of this run's container ids. A host that stops answering
+ * (20 s without a response) has its threads' wait channels printed and is killed by a watchdog,
+ * so the bench still ends, cleans up and fails.
+ *
+ * Environment: EMBER_BENCH_HOST_ROUNDS (rounds for hello-*; default 30, or EMBER_BENCH_RUNS),
+ * EMBER_BENCH_HOST_HEAVY_ROUNDS (init-heavy-*; default 5), EMBER_BENCH_HOST_WARM (warm
+ * invocations per round; default 50), EMBER_BENCH_HOST_TPUT_MS (each throughput run; default
+ * 3000, 0 skips it), EMBER_BENCH_HOST_FUNCTIONS (comma-separated subset of the four). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroups/cgroups.h"
+#include "common/err.h"
+#include "common/fs.h"
+#include "runtime/host/client.h"
+#include "tools/bench/stats.h"
+
+#define CGROUP_SUPER_MAGIC  0x27e0eb
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define MEMORY_MB           1769u      /* one vCPU by the policy's reference point */
+#define CPU_PERIOD_US       100000     /* what the policy gives 1,769 MB: a full vCPU */
+#define PIDS_MAX            1024       /* as the host's instances (runtime/host/host.c) */
+#define CAPACITY_MB         16384u     /* room for 4 throughput instances and a pool at 1,769 MB */
+#define CLIENT_TIMEOUT_MS   60000u     /* each read; the watchdog below acts sooner */
+#define HANG_LIMIT_MS       20000      /* no answer for this long: the host is stuck (the longest
+					* request here, a cold init-heavy-python, takes ~2-3 s) */
+#define STOP_WAIT_MS        15000      /* SIGTERM to exit; in-flight requests take <= 3 s */
+#define OUT_MAX             4096
+#define TPUT_WARMUP_MS      500
+
+extern char **environ;
+
+enum peer { P_CRUN, P_RUNC, N_PEER };
+
+struct peer_rt {
+	const char *name;
+	char path[PATH_MAX];       /* empty: not installed */
+	char root[PATH_MAX];       /* --root, our own dir under /run */
+	char config[320];          /* how it ran, for the report */
+	int mntns;                 /* >= 0: exec it in this mount namespace (crun) */
+};
+
+struct fn_bench {
+	const char *name;          /* the example, and the function's name */
+	const char *payload;
+	const char *expect_prefix; /* what ember's first answer must start with */
+	bool heavy;
+	char bundle[PATH_MAX];     /* build/examples/NAME */
+	char peer_bundle[PATH_MAX];
+	char payload_file[PATH_MAX];
+	char expect[OUT_MAX];      /* ember's first answer: every later one, and the peers', match */
+	size_t expect_len;
+	int rounds;
+	struct bench_samples cold, warm, init_ms, deploy_ms, peer[N_PEER];
+	unsigned cold_fail, warm_fail, peer_fail[N_PEER];
+	char cold_msg[400], warm_msg[400], peer_msg[N_PEER][400];
+	bool ran;
+};
+
+struct hb {
+	char build[PATH_MAX];      /* build/, found from /proc/self/exe */
+	char ember[PATH_MAX + 8];
+	char tmp[PATH_MAX];        /* /tmp/ember-bench-host-XXXXXX */
+	char sock[PATH_MAX + 16];
+	char cg_parent[64];
+	pid_t host;
+	struct em_client *c;
+	struct peer_rt peers[N_PEER];
+	int devnull;
+	int warm_n;
+	char **ids;                /* every peer container id used, for the cgroup sweep */
+	size_t n_ids, cap_ids;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* The watchdog's view of the requests: how many are waiting on the host, and when one last
+ * finished. host_hung: it gave up on the host (which it killed), so nothing more is asked. */
+static atomic_int in_flight;
+static atomic_llong last_progress_us;
+static atomic_bool host_hung, watchdog_done;
+
+static bool stop_now(void)
+{
+	return interrupted || atomic_load(&host_hung);
+}
+
+static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "bench-host: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int env_int(const char *name, int def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	n = strtol(v, &end, 10);
+	if (*end || n < 0 || n > 1000000)
+		die("%s: want a number from 0 to 1000000", name);
+	return (int)n;
+}
+
+static void remember_id(struct hb *b, const char *id)
+{
+	if (b->n_ids == b->cap_ids) {
+		b->cap_ids = b->cap_ids ? b->cap_ids * 2 : 256;
+		b->ids = realloc(b->ids, b->cap_ids * sizeof(*b->ids));
+		if (!b->ids)
+			die("%s", "out of memory");
+	}
+	b->ids[b->n_ids] = strdup(id);
+	if (!b->ids[b->n_ids])
+		die("%s", "out of memory");
+	b->n_ids++;
+}
+
+static bool find_exe(const char *name, char out[PATH_MAX])
+{
+	static const char *dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+				      "/sbin", "/bin" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(out, PATH_MAX, "%s/%s", dirs[i], name);
+		if (access(out, X_OK) == 0)
+			return true;
+	}
+	out[0] = 0;
+	return false;
+}
+
+/* ------------------------------------------------------------------ the host */
+
+/* Every request to the host goes through here, so the watchdog sees it. */
+static int call(struct em_client *c, const char *method, const char *path, const char *ctype,
+		const void *body, size_t len, struct em_client_resp *r, struct em_err *err)
+{
+	int ret;
+
+	if (atomic_fetch_add(&in_flight, 1) == 0)
+		atomic_store(&last_progress_us, (long long)bench_now_us());
+	ret = em_client_request(c, method, path, ctype, body, len, r, err);
+	atomic_store(&last_progress_us, (long long)bench_now_us());
+	atomic_fetch_sub(&in_flight, 1);
+	return ret;
+}
+
+/* What the host's threads and its children (sandboxes not yet handed over) wait on: evidence
+ * for whoever debugs a host that stopped answering. */
+static void dump_host_state(pid_t host)
+{
+	char dir[64], p[160], comm[64], wchan[64], kids[1024];
+	struct em_err err = { 0 };
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)host);
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		comm[0] = wchan[0] = kids[0] = 0;
+		snprintf(p, sizeof(p), "%s/%s/comm", dir, de->d_name);
+		em_read_small_at(AT_FDCWD, p, comm, sizeof(comm), &err);
+		snprintf(p, sizeof(p), "%s/%s/wchan", dir, de->d_name);
+		em_read_small_at(AT_FDCWD, p, wchan, sizeof(wchan), &err);
+		snprintf(p, sizeof(p), "%s/%s/children", dir, de->d_name);
+		em_read_small_at(AT_FDCWD, p, kids, sizeof(kids), &err);
+		comm[strcspn(comm, "\n")] = 0;
+		printf("#   host thread %s %s: waits in %s%s%s\n", de->d_name, comm, wchan,
+		       kids[0] ? "; children: " : "", kids);
+		for (char *save, *k = strtok_r(kids, " \n", &save); k; k = strtok_r(NULL, " \n", &save)) {
+			snprintf(p, sizeof(p), "/proc/%s/wchan", k);
+			wchan[0] = 0;
+			em_read_small_at(AT_FDCWD, p, wchan, sizeof(wchan), &err);
+			printf("#     child %s: waits in %s\n", k, wchan);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+/* A host that stops answering must not hang the bench: after HANG_LIMIT_MS without an answer
+ * (or 3 s after a Ctrl-C) the host's state is printed and the host killed, which ends every
+ * waiting request; the bench then cleans up and fails. */
+static void *watchdog_main(void *arg)
+{
+	struct hb *b = arg;
+	double since_interrupt = 0;
+
+	while (!atomic_load(&watchdog_done)) {
+		double now;
+
+		sleep_ms(200);
+		now = bench_now_us();
+		if (interrupted && !since_interrupt)
+			since_interrupt = now;
+		if (!atomic_load(&in_flight))
+			continue;
+		bool hung = now - (double)atomic_load(&last_progress_us) > HANG_LIMIT_MS * 1000.0;
+		if (!hung && !(since_interrupt && now - since_interrupt > 3e6))
+			continue;
+		if (hung) {
+			printf("# the host stopped answering: %d request(s) without an answer for %d s; "
+			       "its state, then it is killed:\n", atomic_load(&in_flight),
+			       HANG_LIMIT_MS / 1000);
+			dump_host_state(b->host);
+		}
+		atomic_store(&host_hung, true);
+		if (b->host > 0)   /* never kill(-1, ...) */
+			kill(b->host, SIGKILL);
+		break;
+	}
+	return NULL;
+}
+
+static void host_log_tail(struct hb *b)
+{
+	char path[PATH_MAX + 16], buf[2048];
+	int fd;
+	ssize_t n;
+	off_t end;
+
+	snprintf(path, sizeof(path), "%s/serve.log", b->tmp);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	n = pread(fd, buf, sizeof(buf) - 1, end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0);
+	close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		fprintf(stderr, "bench-host: the end of ember serve's log:\n%s", buf);
+	}
+}
+
+/* ember serve, in its own process group (a Ctrl-C reaches this process, which stops the host
+ * in order) and with a parent-death SIGTERM (this process killed: the host stops by itself). */
+static void host_start(struct hb *b)
+{
+	char run_dir[PATH_MAX + 8], data_dir[PATH_MAX + 8], cap[32], log[PATH_MAX + 16];
+	struct em_err err = { 0 };
+
+	snprintf(run_dir, sizeof(run_dir), "%s/run", b->tmp);
+	snprintf(data_dir, sizeof(data_dir), "%s/data", b->tmp);
+	snprintf(log, sizeof(log), "%s/serve.log", b->tmp);
+	snprintf(b->sock, sizeof(b->sock), "%s/ember.sock", b->tmp);
+	snprintf(cap, sizeof(cap), "%u", CAPACITY_MB);
+	char *argv[] = { b->ember, "serve", "--socket", b->sock, "--run-dir", run_dir,
+			 "--data-dir", data_dir, "--cgroup-parent", b->cg_parent,
+			 "--capacity-mb", cap, NULL };
+	pid_t parent = getpid();
+
+	b->host = fork();
+	if (b->host < 0)
+		die("fork: %s", strerror(errno));
+	if (b->host == 0) {
+		int lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(126);
+		if (lf < 0 || dup2(b->devnull, 0) < 0 || dup2(lf, 1) < 0 || dup2(lf, 2) < 0)
+			_exit(126);
+		execv(b->ember, argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 300 && !interrupted; i++) {
+		int st;
+
+		if (waitpid(b->host, &st, WNOHANG) == b->host) {
+			b->host = -1;
+			host_log_tail(b);
+			fprintf(stderr, "bench-host: ember serve exited during start-up (status %#x)\n", st);
+			return;
+		}
+		if (em_client_open(b->sock, &b->c, &err) == 0) {
+			em_client_set_timeout(b->c, CLIENT_TIMEOUT_MS);
+			return;
+		}
+		sleep_ms(50);
+	}
+	fprintf(stderr, "bench-host: ember serve did not listen on %s within 15 s: %s\n", b->sock,
+		err.msg);
+}
+
+/* SIGTERM and wait; the host must exit 0. Returns false if it did not (or the watchdog had
+ * killed it). */
+static bool host_stop(struct hb *b)
+{
+	int st = 0;
+	bool ok = false;
+
+	if (b->c) {
+		em_client_close(b->c);
+		b->c = NULL;
+	}
+	if (b->host <= 0)
+		return false;
+	kill(b->host, SIGTERM);
+	for (int i = 0; i < STOP_WAIT_MS / 50; i++) {
+		pid_t r = waitpid(b->host, &st, WNOHANG);
+
+		if (r == b->host) {
+			ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+			if (!ok && !atomic_load(&host_hung)) {
+				host_log_tail(b);
+				fprintf(stderr, "bench-host: ember serve ended with status %#x after "
+					"SIGTERM\n", st);
+			}
+			b->host = -1;
+			return ok;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		sleep_ms(50);
+	}
+	printf("# ember serve did not exit within %d s of SIGTERM; its state, then it is killed:\n",
+	       STOP_WAIT_MS / 1000);
+	dump_host_state(b->host);
+	kill(b->host, SIGKILL);
+	waitpid(b->host, &st, 0);
+	b->host = -1;
+	return false;
+}
+
+/* One request on the kept-alive connection; -1 on a transport failure (message in msg). */
+static int request(struct hb *b, const char *method, const char *path, const void *body,
+		   size_t len, struct em_client_resp *r, char *msg, size_t msglen)
+{
+	struct em_err err = { 0 };
+
+	if (!b->c) {
+		snprintf(msg, msglen, "no connection to the host");
+		return -1;
+	}
+	if (call(b->c, method, path, body ? "application/json" : NULL, body, len, r, &err) < 0) {
+		snprintf(msg, msglen, "%s %s: %s", method, path, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int deploy(struct hb *b, struct fn_bench *f, const char *name, char *msg, size_t msglen)
+{
+	json_t *j = json_pack("{s:s,s:i}", "bundle", f->bundle, "memoryMb", (json_int_t)MEMORY_MB);
+	char *body = json_dumps(j, JSON_COMPACT), path[128];
+	struct em_client_resp r;
+	int ret;
+
+	json_decref(j);
+	if (!body)
+		die("%s", "out of memory");
+	snprintf(path, sizeof(path), "/v1/functions/%s", name);
+	ret = request(b, "PUT", path, body, strlen(body), &r, msg, msglen);
+	free(body);
+	if (ret == 0 && r.status != 200) {
+		snprintf(msg, msglen, "PUT %s: HTTP %d: %.300s", path, r.status, r.body);
+		ret = -1;
+	}
+	return ret;
+}
+
+static void remove_fn(struct hb *b, const char *name)
+{
+	char path[128], msg[400];
+	struct em_client_resp r;
+
+	snprintf(path, sizeof(path), "/v1/functions/%s", name);
+	if (request(b, "DELETE", path, NULL, 0, &r, msg, sizeof(msg)) < 0)
+		fprintf(stderr, "bench-host: %s\n", msg);
+	else if (r.status != 204)
+		fprintf(stderr, "bench-host: DELETE %s: HTTP %d: %.300s\n", path, r.status, r.body);
+}
+
+/* After a cold start the host parks a new sandbox in the background: wait for it (and nothing
+ * else starting) so that work does not land in the next timed sample. */
+static void wait_pool_full(struct hb *b, const char *name)
+{
+	char path[128], msg[400];
+	struct em_client_resp r;
+
+	snprintf(path, sizeof(path), "/v1/functions/%s", name);
+	for (int i = 0; i < 2500 && !stop_now(); i++) {
+		if (request(b, "GET", path, NULL, 0, &r, msg, sizeof(msg)) < 0 || r.status != 200)
+			return;
+		json_t *j = json_loadb(r.body, r.len, 0, NULL);
+		json_t *in = json_object_get(j, "instances");
+		json_int_t parked = json_integer_value(json_object_get(in, "parked"));
+		json_int_t starting = json_integer_value(json_object_get(in, "starting"));
+		json_decref(j);
+		if (parked >= 1 && starting == 0)
+			return;
+		sleep_ms(2);
+	}
+}
+
+/* One invocation, timed end to end. Returns the time in µs, or <0 if it failed a check (the
+ * reason in msg). want_start: "cold", "warm", or NULL for either. */
+static double invoke(struct fn_bench *f, struct em_client *c, const char *name,
+		     const char *want_start, double *init_ms, char *msg, size_t msglen)
+{
+	char path[128];
+	struct em_client_resp r;
+	struct em_err err = { 0 };
+	const char *start, *init;
+	double t0, t;
+
+	snprintf(path, sizeof(path), "/v1/functions/%s/invoke", name);
+	t0 = bench_now_us();
+	if (call(c, "POST", path, "application/octet-stream", f->payload, strlen(f->payload), &r,
+		 &err) < 0) {
+		snprintf(msg, msglen, "POST %s: %s", path, err.msg);
+		return -1;
+	}
+	t = bench_now_us() - t0;
+	start = em_client_header(c, "Ember-Start");
+	if (r.status != 200) {
+		snprintf(msg, msglen, "HTTP %d (%s): %.300s", r.status,
+			 em_client_header(c, "Ember-Function-Error") ?: "API error", r.body);
+		return -1;
+	}
+	if (want_start && (!start || strcmp(start, want_start))) {
+		snprintf(msg, msglen, "Ember-Start: %s, expected %s", start ?: "(none)", want_start);
+		return -1;
+	}
+	if (!f->expect_len) {
+		if (strncmp(r.body, f->expect_prefix, strlen(f->expect_prefix)) ||
+		    r.len >= sizeof(f->expect)) {
+			snprintf(msg, msglen, "unexpected answer: %.300s", r.body);
+			return -1;
+		}
+		memcpy(f->expect, r.body, r.len);
+		f->expect_len = r.len;
+	} else if (r.len != f->expect_len || memcmp(r.body, f->expect, r.len)) {
+		snprintf(msg, msglen, "answer %.200s differs from the first one, %.200s", r.body,
+			 f->expect);
+		return -1;
+	}
+	init = em_client_header(c, "Ember-Init-Ms");
+	if (init_ms)
+		*init_ms = init ? strtod(init, NULL) : -1;
+	return t;
+}
+
+/* ------------------------------------------------------------------ the peers */
+
+/* crun 1.8.1 on a hybrid host whose cgroup2 has controllers (see the header comment and
+ * tools/bench/bench_run.c): a private mount namespace, slave so nothing propagates back, where
+ * an empty tmpfs hides /sys/fs/cgroup/unified. */
+static void crun_mntns(struct peer_rt *rt)
+{
+	char buf[256] = "";
+	struct em_err err = { 0 };
+	struct statfs sf;
+	int host, e = 0;
+
+	snprintf(rt->config, sizeof(rt->config), "plain crun run");
+	if (statfs("/sys/fs/cgroup/unified", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+		return;
+	if (em_read_small_at(AT_FDCWD, "/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf),
+			     &err) <= 0 || buf[0] == '\n')
+		return;
+	buf[strcspn(buf, "\n")] = 0;
+	host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (host < 0) {
+		e = errno;
+	} else if (unshare(CLONE_NEWNS) < 0) {
+		e = errno;
+		close(host);
+		host = -1;
+	} else {
+		if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+		    mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "size=32m,mode=755") < 0)
+			e = errno;
+		else
+			rt->mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+		if (setns(host, CLONE_NEWNS) < 0)
+			die("setns back to the host mount namespace: %s", strerror(errno));
+		close(host);
+	}
+	if (rt->mntns >= 0)
+		snprintf(rt->config, sizeof(rt->config), "crun run (cgroupfs manager) in a private "
+			 "mount ns with /sys/fs/cgroup/unified hidden (cgroup2 has controllers: %s)",
+			 buf);
+	else
+		snprintf(rt->config, sizeof(rt->config), "crun run as is (could not hide cgroup2 "
+			 "with controllers %s: %s)", buf, strerror(e));
+}
+
+/* The example's config.json with the rootfs made absolute and ember's limits for 1,769 MB. */
+static void make_peer_bundle(struct hb *b, struct fn_bench *f)
+{
+	char src[PATH_MAX + 16], dst[PATH_MAX + 16], rootfs[PATH_MAX + 8];
+	json_error_t jerr;
+	json_t *c, *linux_, *res;
+
+	snprintf(f->peer_bundle, sizeof(f->peer_bundle), "%s/peer-%s", b->tmp, f->name);
+	if (mkdir(f->peer_bundle, 0755) < 0)
+		die("mkdir %s", f->peer_bundle);
+	snprintf(src, sizeof(src), "%s/config.json", f->bundle);
+	snprintf(dst, sizeof(dst), "%s/config.json", f->peer_bundle);
+	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", f->bundle);
+	c = json_load_file(src, 0, &jerr);
+	if (!c)
+		die("parse %s", src);
+	json_object_set_new(json_object_get(c, "root"), "path", json_string(rootfs));
+	linux_ = json_object_get(c, "linux");
+	if (!json_is_object(linux_))
+		die("%s: no linux object", src);
+	res = json_object_get(linux_, "resources");
+	if (!json_is_object(res)) {
+		res = json_object();
+		json_object_set_new(linux_, "resources", res);
+	}
+	json_object_set_new(res, "memory", json_pack("{s:I}", "limit",
+						     (json_int_t)MEMORY_MB << 20));
+	json_object_set_new(res, "cpu", json_pack("{s:I,s:I}", "quota", (json_int_t)CPU_PERIOD_US,
+						  "period", (json_int_t)CPU_PERIOD_US));
+	json_object_set_new(res, "pids", json_pack("{s:I}", "limit", (json_int_t)PIDS_MAX));
+	if (json_dump_file(c, dst, JSON_INDENT(1)) < 0)
+		die("write %s", dst);
+	json_decref(c);
+}
+
+static void describe_status(int st, char *buf, size_t len)
+{
+	if (st < 0)
+		snprintf(buf, len, "spawn: %s", strerror(-st));
+	else if (WIFEXITED(st))
+		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, len, "status %#x", st);
+}
+
+/* vfork+exec of argv (in the peer's mount namespace if it has one) with stdio on in/out/errfd;
+ * the child only makes system calls (setns, dup2, execve). Returns the pid or -errno. */
+static pid_t spawn(const struct peer_rt *rt, char *const argv[], int in, int out, int errfd)
+{
+	/* volatile: live across vfork (-Wclobbered) */
+	volatile int nsfd = rt->mntns, vin = in, vout = out, verr = errfd;
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		if (nsfd >= 0 && setns(nsfd, CLONE_NEWNS) < 0)
+			_exit(126);
+		if (dup2(vin, 0) < 0 || dup2(vout, 1) < 0 || dup2(verr, 2) < 0)
+			_exit(126);
+		execve(argv[0], argv, environ);
+		_exit(127);
+	}
+	return pid < 0 ? -errno : pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return status;
+}
+
+/* `<peer> --root R run --bundle B id`, payload on stdin, stdout read to EOF, then the exit
+ * status. Returns the wait status or -errno; *us the time from before the fork to after the
+ * wait. */
+static int peer_exec(const struct peer_rt *rt, const struct fn_bench *f, const char *id,
+		     int errfd, char *out, size_t *outlen, double *us)
+{
+	char *argv[] = { (char *)rt->path, "--root", (char *)rt->root, "run", "--bundle",
+			 (char *)f->peer_bundle, (char *)id, NULL };
+	int pipefd[2], in, status;
+	size_t n = 0;
+	double t0;
+	pid_t pid;
+
+	in = open(f->payload_file, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(in);
+		return -e;
+	}
+	t0 = bench_now_us();
+	pid = spawn(rt, argv, in, pipefd[1], errfd);
+	close(in);
+	close(pipefd[1]);
+	if (pid < 0) {
+		close(pipefd[0]);
+		return pid;
+	}
+	for (;;) {
+		char sink[4096];
+		ssize_t r = n < OUT_MAX - 1 ? read(pipefd[0], out + n, OUT_MAX - 1 - n) :
+					      read(pipefd[0], sink, sizeof(sink));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (n < OUT_MAX - 1)
+			n += (size_t)r;
+	}
+	close(pipefd[0]);
+	status = wait_status(pid);
+	*us = bench_now_us() - t0;
+	out[n] = 0;
+	*outlen = n;
+	return status;
+}
+
+/* `<peer> --root R delete --force ID`, quietly. */
+static void peer_delete(struct hb *b, const struct peer_rt *rt, const char *id)
+{
+	char *argv[] = { (char *)rt->path, "--root", (char *)rt->root, "delete", "--force",
+			 (char *)id, NULL };
+	pid_t pid = spawn(rt, argv, b->devnull, b->devnull, b->devnull);
+
+	if (pid > 0)
+		wait_status(pid);
+}
+
+/* One timed peer run; a failure is counted, and the first one explained (its stderr). */
+static void peer_round(struct hb *b, struct fn_bench *f, enum peer p, int round)
+{
+	struct peer_rt *rt = &b->peers[p];
+	char id[96], errp[PATH_MAX + 32], out[OUT_MAX];
+	size_t outlen = 0;
+	double us = 0;
+	int errfd, st;
+
+	snprintf(id, sizeof(id), "ebh%d-%s-%s-%d", (int)getpid(), f->name, rt->name, round);
+	remember_id(b, id);
+	snprintf(errp, sizeof(errp), "%s/%s.err", b->tmp, rt->name);
+	errfd = open(errp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	st = peer_exec(rt, f, id, errfd >= 0 ? errfd : b->devnull, out, &outlen, &us);
+	if (st == 0 && f->expect_len && outlen == f->expect_len && !memcmp(out, f->expect, outlen)) {
+		bench_add(&f->peer[p], us);
+	} else {
+		if (!f->peer_fail[p]++) {
+			char d[64], e[256] = "";
+			ssize_t n = errfd >= 0 ? pread(errfd, e, sizeof(e) - 1, 0) : 0;
+			e[n > 0 ? n : 0] = 0;
+			e[strcspn(e, "\n")] = 0;
+			describe_status(st, d, sizeof(d));
+			if (st == 0)
+				snprintf(f->peer_msg[p], sizeof(f->peer_msg[p]), "round %d: answered "
+					 "\"%.120s\", ember answered \"%.120s\"", round, out, f->expect);
+			else
+				snprintf(f->peer_msg[p], sizeof(f->peer_msg[p]), "round %d: %s: %s", round,
+					 d, e);
+		}
+		peer_delete(b, rt, id);   /* a failed run may leave its container */
+	}
+	if (errfd >= 0)
+		close(errfd);
+}
+
+/* ------------------------------------------------------------------ ember's rounds */
+
+static void ember_round(struct hb *b, struct fn_bench *f, int round)
+{
+	char msg[400];
+	double t0, t, init = -1;
+
+	t0 = bench_now_us();
+	if (deploy(b, f, f->name, msg, sizeof(msg)) < 0) {
+		if (!f->cold_fail++)
+			snprintf(f->cold_msg, sizeof(f->cold_msg), "round %d: redeploy: %s", round, msg);
+		return;
+	}
+	bench_add(&f->deploy_ms, (bench_now_us() - t0) / 1000);
+	t = invoke(f, b->c, f->name, "cold", &init, msg, sizeof(msg));
+	if (t < 0) {
+		if (!f->cold_fail++)
+			snprintf(f->cold_msg, sizeof(f->cold_msg), "round %d: %s", round, msg);
+		return;
+	}
+	bench_add(&f->cold, t);
+	if (init >= 0)
+		bench_add(&f->init_ms, init);
+	wait_pool_full(b, f->name);
+	for (int i = 0; i < b->warm_n && !stop_now(); i++) {
+		t = invoke(f, b->c, f->name, "warm", NULL, msg, sizeof(msg));
+		if (t < 0) {
+			if (!f->warm_fail++)
+				snprintf(f->warm_msg, sizeof(f->warm_msg), "round %d: %s", round, msg);
+			continue;
+		}
+		bench_add(&f->warm, t);
+	}
+}
+
+static void bench_fn(struct hb *b, struct fn_bench *f)
+{
+	char msg[400];
+	double init;
+
+	/* untimed: the first deploy, an invocation that fixes the expected answer, and one run of
+	 * each peer (page cache; a peer that cannot run at all says why here) */
+	if (deploy(b, f, f->name, msg, sizeof(msg)) < 0) {
+		snprintf(f->cold_msg, sizeof(f->cold_msg), "first deploy: %s", msg);
+		f->cold_fail = (unsigned)f->rounds;
+		return;
+	}
+	if (invoke(f, b->c, f->name, "cold", &init, msg, sizeof(msg)) < 0) {
+		snprintf(f->cold_msg, sizeof(f->cold_msg), "first invocation: %s", msg);
+		f->cold_fail = (unsigned)f->rounds;
+		remove_fn(b, f->name);
+		return;
+	}
+	f->ran = true;
+	for (int p = 0; p < N_PEER; p++) {
+		if (!b->peers[p].path[0])
+			continue;
+		peer_round(b, f, (enum peer)p, -1);
+		if (f->peer[p].n)
+			bench_free(&f->peer[p]); /* the warm-up does not count */
+		else
+			f->peer_fail[p] = 0;     /* ... but its message is kept */
+	}
+	for (int r = 0; r < f->rounds && !stop_now(); r++) {
+		for (int k = 0; k <= N_PEER; k++) {
+			int slot = (r + k) % (N_PEER + 1);   /* rotate who goes first */
+
+			if (slot == N_PEER)
+				ember_round(b, f, r);
+			else if (b->peers[slot].path[0])
+				peer_round(b, f, (enum peer)slot, r);
+		}
+	}
+	if (!atomic_load(&host_hung))
+		remove_fn(b, f->name);
+}
+
+/* ------------------------------------------------------------------ throughput */
+
+struct tput {
+	struct hb *b;
+	struct fn_bench *f;
+	const char *name;
+	unsigned ms;
+	pthread_barrier_t *bar;
+	struct bench_samples lat;
+	unsigned long fail;
+	char msg[400];
+};
+
+static void *tput_thread(void *arg)
+{
+	struct tput *t = arg;
+	struct em_client *c = NULL;
+	struct em_err err = { 0 };
+	char msg[400];
+	double end;
+	bool ok = em_client_open(t->b->sock, &c, &err) == 0;
+
+	if (!ok)
+		snprintf(t->msg, sizeof(t->msg), "connect: %s", err.msg);
+	else
+		em_client_set_timeout(c, CLIENT_TIMEOUT_MS);
+	pthread_barrier_wait(t->bar);   /* every client connected */
+	pthread_barrier_wait(t->bar);   /* the host settled */
+	/* warm-up: the first concurrent invocations start instances (cold); keep going until
+	 * every client has its own idle instance to come back to */
+	end = bench_now_us() + TPUT_WARMUP_MS * 1000.0;
+	while (ok && !stop_now() && bench_now_us() < end) {
+		if (invoke(t->f, c, t->name, NULL, NULL, msg, sizeof(msg)) < 0) {
+			snprintf(t->msg, sizeof(t->msg), "warm-up: %s", msg);
+			break;
+		}
+	}
+	pthread_barrier_wait(t->bar);   /* timed part starts */
+	end = bench_now_us() + t->ms * 1000.0;
+	while (ok && !stop_now() && bench_now_us() < end) {
+		double us = invoke(t->f, c, t->name, "warm", NULL, msg, sizeof(msg));
+
+		if (us < 0) {
+			if (!t->fail++)
+				snprintf(t->msg, sizeof(t->msg), "%s", msg);
+			continue;
+		}
+		bench_add(&t->lat, us);
+	}
+	if (c)
+		em_client_close(c);
+	return NULL;
+}
+
+/* Returns invocations/s (0 if nothing ran). The clients connect before the first invocation
+ * and the host's pool is full before they start: connection set-up stays out of the figures,
+ * and the host never makes its connection threads while it clones a sandbox (a race that hangs
+ * the sandbox's child in glibc's setgroups: see the report of the run that found it). */
+static double throughput(struct hb *b, struct fn_bench *f, int threads, unsigned ms,
+			 struct bench_samples *lat, unsigned long *fails, char *msg, size_t msglen)
+{
+	static const char *name = "hello-c-tput";
+	struct tput t[8];
+	pthread_t tid[8];
+	pthread_barrier_t bar;
+	double t0, secs;
+
+	*fails = 0;
+	msg[0] = 0;
+	if (deploy(b, f, name, msg, msglen) < 0)
+		return 0;
+	pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+	for (int i = 0; i < threads; i++) {
+		t[i] = (struct tput){ .b = b, .f = f, .name = name, .ms = ms, .bar = &bar };
+		if (pthread_create(&tid[i], NULL, tput_thread, &t[i]))
+			die("%s", "pthread_create");
+	}
+	pthread_barrier_wait(&bar);   /* connected */
+	wait_pool_full(b, name);
+	sleep_ms(100);
+	pthread_barrier_wait(&bar);   /* warm-up starts */
+	pthread_barrier_wait(&bar);   /* timed part starts */
+	t0 = bench_now_us();
+	for (int i = 0; i < threads; i++) {
+		pthread_join(tid[i], NULL);
+		*fails += t[i].fail;
+		for (size_t k = 0; k < t[i].lat.n; k++)
+			bench_add(lat, t[i].lat.v[k]);
+		if (t[i].msg[0] && !msg[0])
+			snprintf(msg, msglen, "%s", t[i].msg);
+		bench_free(&t[i].lat);
+	}
+	secs = (bench_now_us() - t0) / 1e6;
+	pthread_barrier_destroy(&bar);
+	if (!stop_now())
+		remove_fn(b, name);
+	return secs > 0 ? (double)lat->n / secs : 0;
+}
+
+/* ------------------------------------------------------------------ cleanup */
+
+static unsigned cleanup_peer_root(struct hb *b, struct peer_rt *rt)
+{
+	struct em_err err = { 0 };
+	unsigned left = 0;
+	DIR *d;
+
+	if (!rt->root[0] || strncmp(rt->root, "/run/ember-bench-host-", 22))
+		return 0;
+	d = opendir(rt->root);
+	if (d) {
+		struct dirent *de;
+
+		while ((de = readdir(d))) {
+			if (de->d_type != DT_DIR || strncmp(de->d_name, "ebh", 3))
+				continue;
+			left++;
+			peer_delete(b, rt, de->d_name);
+		}
+		closedir(d);
+	}
+	if (em_rm_rf_at(AT_FDCWD, rt->root, &err) < 0 && err.code != ENOENT)
+		fprintf(stderr, "bench-host: remove %s: %s\n", rt->root, err.msg);
+	return left;
+}
+
+/* The paths this process sits at in each v1 hierarchy (runc puts a container below its own
+ * cgroup where it is not at the root). */
+static size_t own_cgroup_paths(char out[][PATH_MAX], size_t max)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[PATH_MAX + 64];
+	size_t n = 0;
+
+	if (!f)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':');
+		bool dup = false;
+
+		p = p ? strchr(p + 1, ':') : NULL;
+		if (!p)
+			continue;
+		p++;
+		p[strcspn(p, "\n")] = 0;
+		if (!strcmp(p, "/"))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			dup |= !strcmp(out[i], p);
+		if (!dup)
+			snprintf(out[n++], PATH_MAX, "%s", p);
+	}
+	fclose(f);
+	return n;
+}
+
+/* Cgroups a peer left, only those named exactly after one of this run's ids. */
+static unsigned sweep_peer_cgroups(struct hb *b)
+{
+	char own[16][PATH_MAX], hier[PATH_MAX + 256], p[3 * PATH_MAX];
+	size_t n_own = own_cgroup_paths(own, 16);
+	unsigned removed = 0;
+	struct dirent *de;
+	struct statfs sf;
+	DIR *d = opendir("/sys/fs/cgroup");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(hier, sizeof(hier), "/sys/fs/cgroup/%s", de->d_name);
+		if (statfs(hier, &sf) < 0 ||
+		    (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC))
+			continue;
+		for (size_t i = 0; i < b->n_ids; i++)
+			for (size_t o = 0; o <= n_own; o++) {
+				snprintf(p, sizeof(p), "%s%s/%s", hier, o < n_own ? own[o] : "",
+					 b->ids[i]);
+				if (rmdir(p) == 0)
+					removed++;
+			}
+	}
+	closedir(d);
+	return removed;
+}
+
+/* The host's cgroup parent: what is left below it (after a clean stop: nothing but the freezer
+ * anchor), the anchor thawed, then the parent removed in every hierarchy. Returns the number of
+ * instance cgroups the host left, or -1 if the parent could not be removed. */
+static int remove_cg_parent(struct hb *b)
+{
+	struct em_cg_root *root;
+	struct em_err err = { 0 };
+	char p[PATH_MAX + 256];
+	struct dirent *de;
+	int left;
+	DIR *d;
+
+	if (em_cg_root_open(&root, b->cg_parent, NULL, &err) < 0) {
+		fprintf(stderr, "bench-host: open cgroup parent %s: %s\n", b->cg_parent, err.msg);
+		return -1;
+	}
+	left = em_cg_reap_children(root, &err);
+	if (left < 0)
+		fprintf(stderr, "bench-host: reap below %s: %s\n", b->cg_parent, err.msg);
+	/* the anchor is kept frozen on purpose (cgroups.h); an empty cgroup is thawed before it
+	 * goes, so the kernel's freezer count drops with it */
+	d = opendir("/sys/fs/cgroup");
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s/ember-freezer-anchor/freezer.state",
+			 de->d_name, b->cg_parent);
+		if (access(p, W_OK) == 0 && em_write_str_at(AT_FDCWD, p, "THAWED", &err) < 0)
+			fprintf(stderr, "bench-host: thaw %s: %s\n", p, err.msg);
+	}
+	if (d)
+		closedir(d);
+	if (em_cg_root_remove(root, &err) < 0) {
+		fprintf(stderr, "bench-host: remove cgroup parent %s: %s\n", b->cg_parent, err.msg);
+		left = -1;
+	}
+	em_cg_root_close(root);
+	return left;
+}
+
+/* ------------------------------------------------------------------ the report */
+
+static void report_fn(struct hb *b, struct fn_bench *f)
+{
+	char name[96];
+
+	printf("# %s: payload \"%s\", memory %u MB, %d rounds, %d warm invocations per round\n",
+	       f->name, f->payload, MEMORY_MB, f->rounds, b->warm_n);
+	for (int p = 0; p < N_PEER; p++) {
+		if (!f->peer[p].n)
+			continue;
+		snprintf(name, sizeof(name), "%s: %s run", f->name, b->peers[p].name);
+		bench_report(name, &f->peer[p], "us");
+	}
+	struct { const char *what; struct bench_samples *s; } rows[] = {
+		{ "ember cold (pooled)", &f->cold }, { "ember warm", &f->warm },
+	};
+	for (size_t i = 0; i < 2; i++) {
+		bool any = false;
+
+		snprintf(name, sizeof(name), "%s: %s", f->name, rows[i].what);
+		for (int p = 0; p < N_PEER && rows[i].s->n; p++) {
+			if (!f->peer[p].n)
+				continue;
+			bench_report_vs(name, rows[i].s, "us", b->peers[p].name, &f->peer[p]);
+			any = true;
+		}
+		if (!any)
+			bench_report(name, rows[i].s, "us");
+	}
+	snprintf(name, sizeof(name), "%s: ember cold Ember-Init-Ms", f->name);
+	bench_report(name, &f->init_ms, "ms");
+	snprintf(name, sizeof(name), "%s: redeploy until parked (untimed)", f->name);
+	bench_report(name, &f->deploy_ms, "ms");
+	printf("# %s failures: ember cold %u/%d, warm %u/%d", f->name, f->cold_fail, f->rounds,
+	       f->warm_fail, f->rounds * b->warm_n);
+	for (int p = 0; p < N_PEER; p++) {
+		if (b->peers[p].path[0])
+			printf(", %s %u/%d", b->peers[p].name, f->peer_fail[p], f->rounds);
+		else
+			printf(", %s not installed", b->peers[p].name);
+	}
+	printf("\n");
+	if (f->cold_msg[0])
+		printf("# %s ember cold: first failure: %s\n", f->name, f->cold_msg);
+	if (f->warm_msg[0])
+		printf("# %s ember warm: first failure: %s\n", f->name, f->warm_msg);
+	for (int p = 0; p < N_PEER; p++)
+		if (f->peer_msg[p][0])
+			printf("# %s %s: first failure%s: %s\n", f->name, b->peers[p].name,
+			       f->peer_fail[p] ? "" : " (warm-up only)", f->peer_msg[p]);
+}
+
+static void summary(struct fn_bench *fns, size_t n)
+{
+	printf("# summary: medians in ms, end to end; memory %u MB; peers: one `run` of the same "
+	       "bundle per invocation\n", MEMORY_MB);
+	printf("# %-18s %10s %8s %10s %10s %10s %9s %9s\n", "function", "ember cold", "init",
+	       "ember warm", "crun run", "runc run", "cold/crun", "cold/runc");
+	for (size_t i = 0; i < n; i++) {
+		struct fn_bench *f = &fns[i];
+		double cold = bench_median(&f->cold), crun = bench_median(&f->peer[P_CRUN]);
+		double runc = bench_median(&f->peer[P_RUNC]);
+
+		if (!f->rounds)
+			continue;
+		printf("# %-18s %10.2f %8.2f %10.3f %10.2f %10.2f", f->name, cold / 1000,
+		       bench_median(&f->init_ms), bench_median(&f->warm) / 1000, crun / 1000,
+		       runc / 1000);
+		if (cold > 0 && crun > 0)
+			printf(" %8.1fx", crun / cold);
+		else
+			printf(" %9s", "-");
+		if (cold > 0 && runc > 0)
+			printf(" %8.1fx", runc / cold);
+		else
+			printf(" %9s", "-");
+		printf("\n");
+	}
+}
+
+/* The machine is shared: say how busy it was (the 1, 5, 15 minute load averages). */
+static void print_load(const char *when)
+{
+	char buf[128] = "?";
+	struct em_err err = { 0 };
+
+	if (em_read_small_at(AT_FDCWD, "/proc/loadavg", buf, sizeof(buf), &err) > 0)
+		buf[strcspn(buf, "\n")] = 0;
+	printf("# load average %s: %s\n", when, buf);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static bool wanted(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!list || !*list)
+		return true;
+	for (const char *p = list; *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == len && !strncmp(p, name, len))
+			return true;
+		p += l + (p[l] == ',');
+	}
+	return false;
+}
+
+int main(void)
+{
+	struct fn_bench fns[] = {
+		{ .name = "hello-c", .payload = "world", .expect_prefix = "hello, world" },
+		{ .name = "hello-python", .payload = "world", .expect_prefix = "hello, world" },
+		{ .name = "init-heavy-c", .payload = "0 1 2 3", .heavy = true,
+		  .expect_prefix = "{\"tableMb\":256,\"entries\":4," },
+		{ .name = "init-heavy-python", .payload = "0 1 2 3", .heavy = true,
+		  .expect_prefix = "{\"tableMb\":256,\"entries\":4," },
+	};
+	const size_t n_fns = sizeof(fns) / sizeof(fns[0]);
+	struct hb b = { .host = -1, .peers = { [P_CRUN] = { .name = "crun", .mntns = -1 },
+					       [P_RUNC] = { .name = "runc", .mntns = -1 } } };
+	int light = env_int("EMBER_BENCH_HOST_ROUNDS", env_int("EMBER_BENCH_RUNS", 30));
+	int heavy = env_int("EMBER_BENCH_HOST_HEAVY_ROUNDS", 5);
+	unsigned tput_ms = (unsigned)env_int("EMBER_BENCH_HOST_TPUT_MS", 3000);
+	const char *only = getenv("EMBER_BENCH_HOST_FUNCTIONS");
+	struct sigaction sa = { .sa_handler = on_signal };
+	double t_start = bench_now_us();
+	pthread_t watchdog;
+	bool watchdog_started = false;
+	int rc = 0;
+	ssize_t n;
+
+	b.warm_n = env_int("EMBER_BENCH_HOST_WARM", 50);
+	if (geteuid() != 0)
+		die("%s", "needs root (namespaces, cgroups, mounts)");
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	b.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (b.devnull < 0)
+		die("%s", "open /dev/null");
+
+	/* build/bench/bench-host -> build/ember, build/examples */
+	n = readlink("/proc/self/exe", b.build, sizeof(b.build) - 1);
+	if (n <= 0)
+		die("%s", "readlink /proc/self/exe");
+	b.build[n] = 0;
+	*strrchr(b.build, '/') = 0;
+	*strrchr(b.build, '/') = 0;
+	snprintf(b.ember, sizeof(b.ember), "%s/ember", b.build);
+	if (access(b.ember, X_OK) < 0)
+		die("%s: not built (make)", b.ember);
+	for (size_t i = 0; i < n_fns; i++) {
+		char cfg[PATH_MAX + 16];
+
+		snprintf(fns[i].bundle, sizeof(fns[i].bundle), "%s/examples/%s", b.build, fns[i].name);
+		snprintf(cfg, sizeof(cfg), "%s/config.json", fns[i].bundle);
+		if (access(cfg, R_OK) < 0)
+			die("%s: not built (make examples)", cfg);
+		fns[i].rounds = wanted(only, fns[i].name) ? (fns[i].heavy ? heavy : light) : 0;
+	}
+	for (int p = 0; p < N_PEER; p++) {
+		find_exe(b.peers[p].name, b.peers[p].path);
+		snprintf(b.peers[p].root, PATH_MAX, "/run/ember-bench-host-%d-%s", (int)getpid(),
+			 b.peers[p].name);
+	}
+	snprintf(b.peers[P_RUNC].config, sizeof(b.peers[P_RUNC].config), "plain runc run");
+	if (b.peers[P_CRUN].path[0])
+		crun_mntns(&b.peers[P_CRUN]);
+	snprintf(b.cg_parent, sizeof(b.cg_parent), "ember-bench-host-%d", (int)getpid());
+	snprintf(b.tmp, sizeof(b.tmp), "/tmp/ember-bench-host-XXXXXX");
+	if (!mkdtemp(b.tmp))
+		die("%s", "mkdtemp /tmp/ember-bench-host-XXXXXX");
+	chmod(b.tmp, 0755);   /* the peers' bundles are read from inside their user's view */
+	for (size_t i = 0; i < n_fns; i++) {
+		if (!fns[i].rounds)
+			continue;
+		make_peer_bundle(&b, &fns[i]);
+		snprintf(fns[i].payload_file, sizeof(fns[i].payload_file), "%s/payload-%s", b.tmp,
+			 fns[i].name);
+		struct em_err err = { 0 };
+		if (em_create_file_at(AT_FDCWD, fns[i].payload_file, 0644, fns[i].payload,
+				      strlen(fns[i].payload), &err) < 0)
+			die("write %s", fns[i].payload_file);
+	}
+
+	bench_machine_note();
+	print_load("at the start");
+	printf("# ember serve (%s), --capacity-mb %u, cgroup parent %s; every function at %u MB = "
+	       "one vCPU (CPU follows memory), on a kept-alive unix-socket connection\n", b.ember,
+	       CAPACITY_MB, b.cg_parent, MEMORY_MB);
+	printf("# timed: request to full response (ember: POST invoke; peers: fork+exec of `run` "
+	       "with the payload on stdin to stdout EOF and exit); rounds interleaved, order "
+	       "rotating\n");
+	printf("# cold: each round PUTs the same spec (a new version, answered once a sandbox is "
+	       "parked) and times the first invocation (Ember-Start: cold); warm: then %d "
+	       "invocations of the idle instance (Ember-Start: warm)\n", b.warm_n);
+	for (int p = 0; p < N_PEER; p++) {
+		if (!b.peers[p].path[0])
+			printf("# %s: not installed, skipped\n", b.peers[p].name);
+		else
+			printf("# %s: %s (%s), the example's bundle with the same limits (memory %u MB, "
+			       "cpu quota %d/%d us, pids %d)\n", b.peers[p].name, b.peers[p].config,
+			       b.peers[p].path, MEMORY_MB, CPU_PERIOD_US, CPU_PERIOD_US, PIDS_MAX);
+	}
+
+	host_start(&b);
+	if (!b.c) {
+		rc = 1;
+		goto cleanup;
+	}
+	if (pthread_create(&watchdog, NULL, watchdog_main, &b))
+		die("%s", "pthread_create");
+	watchdog_started = true;
+	for (size_t i = 0; i < n_fns && !stop_now(); i++) {
+		if (!fns[i].rounds)
+			continue;
+		bench_fn(&b, &fns[i]);
+		report_fn(&b, &fns[i]);
+		if (fns[i].cold_fail || fns[i].warm_fail || !fns[i].ran)
+			rc = 1;
+	}
+
+	if (tput_ms && fns[0].ran && !stop_now()) {
+		printf("# warm throughput: hello-c, N client threads each on its own connection, %u ms "
+		       "after a %d ms warm-up; %ld CPUs\n", tput_ms, TPUT_WARMUP_MS,
+		       sysconf(_SC_NPROCESSORS_ONLN));
+		for (int threads = 2; threads <= 4 && !stop_now(); threads += 2) {
+			struct bench_samples lat = { 0 };
+			unsigned long fails;
+			char msg[400], name[96];
+			double rate = throughput(&b, &fns[0], threads, tput_ms, &lat, &fails, msg,
+						 sizeof(msg));
+
+			snprintf(name, sizeof(name), "hello-c warm, %d clients: latency", threads);
+			bench_report(name, &lat, "us");
+			snprintf(name, sizeof(name), "hello-c warm, %d clients: throughput", threads);
+			printf("%-44s n=%-4zu rate=%10.0f inv/s\n", name, lat.n, rate);
+			if (fails || msg[0]) {
+				printf("# %d clients: %lu failed; first: %s\n", threads, fails, msg);
+				rc = 1;
+			}
+			bench_free(&lat);
+		}
+	}
+
+	print_load("at the end");
+	summary(fns, n_fns);
+	if (fns[0].warm.n) {
+		double w = bench_median(&fns[0].warm);
+		printf("# goal: warm p50 <= 300 us end to end (hello-c): %s (median %.1f us, p99 %.1f "
+		       "us)\n", w <= 300 ? "met" : "NOT met", w, bench_quantile(&fns[0].warm, 0.99));
+	}
+	if (fns[0].cold.n && fns[0].peer[P_CRUN].n) {
+		double r = bench_median(&fns[0].peer[P_CRUN]) / bench_median(&fns[0].cold);
+		printf("# goal: cold (pooled) hello-c >= 20x faster than `crun run` (medians): %s "
+		       "(%.1fx: %.2f ms vs %.2f ms)\n", r >= 20 ? "met" : "NOT met", r,
+		       bench_median(&fns[0].cold) / 1000, bench_median(&fns[0].peer[P_CRUN]) / 1000);
+	}
+
+cleanup:
+	if (watchdog_started) {
+		atomic_store(&watchdog_done, true);
+		pthread_join(watchdog, NULL);
+	}
+	bool host_ok = host_stop(&b);
+	int left_cg = remove_cg_parent(&b);
+	unsigned left_peer[N_PEER] = { 0 }, peer_cg;
+	struct em_err err = { 0 };
+
+	for (int p = 0; p < N_PEER; p++)
+		if (b.peers[p].path[0])
+			left_peer[p] = cleanup_peer_root(&b, &b.peers[p]);
+	peer_cg = sweep_peer_cgroups(&b);
+	if (b.peers[P_CRUN].mntns >= 0)
+		close(b.peers[P_CRUN].mntns);
+	if (em_rm_rf_at(AT_FDCWD, b.tmp, &err) < 0)
+		fprintf(stderr, "bench-host: remove %s: %s\n", b.tmp, err.msg);
+	printf("# host stopped with SIGTERM: %s; instance cgroups it left: %d; leftovers cleaned: "
+	       "containers crun %u, runc %u; peer cgroup dirs %u\n", host_ok ? "exit 0" :
+	       atomic_load(&host_hung) ? "no (it had stopped answering and was killed)" : "FAILED",
+	       left_cg, left_peer[P_CRUN], left_peer[P_RUNC], peer_cg);
+	printf("# bench-host took %.0f s%s\n", (bench_now_us() - t_start) / 1e6,
+	       interrupted ? " (interrupted)" : "");
+	if (!host_ok || left_cg != 0 || interrupted)
+		rc = 1;
+	for (size_t i = 0; i < n_fns; i++) {
+		bench_free(&fns[i].cold);
+		bench_free(&fns[i].warm);
+		bench_free(&fns[i].init_ms);
+		bench_free(&fns[i].deploy_ms);
+		for (int p = 0; p < N_PEER; p++)
+			bench_free(&fns[i].peer[p]);
+	}
+	for (size_t i = 0; i < b.n_ids; i++)
+		free(b.ids[i]);
+	free(b.ids);
+	return rc;
+}
