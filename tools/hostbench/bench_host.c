@@ -23,8 +23,8 @@
  * enough for init-heavy's 256 MB table. The peers' bundle is the example's config.json with the
  * same limits added (memory 1,769 MB, CPU quota 100 ms per 100 ms, 1,024 pids) and the rootfs made
  * absolute; nothing else changes. crun 1.8.1 runs in a private mount namespace where a tmpfs
- * hides /sys/fs/cgroup/unified (it refuses hybrid hosts whose cgroup2 has a controller; see
- * tools/bench/bench_run.c, whose setup this repeats); runc runs as is.
+ * hides /sys/fs/cgroup/unified (it refuses hybrid hosts whose cgroup2 has a controller: see
+ * peers.c); runc runs as is.
  *
  * Everything made here is removed at the end: the host is stopped with SIGTERM (its exit status
  * checked: 0), its cgroup parent ember-bench-host-<pid> (the freezer anchor thawed first), the
@@ -43,17 +43,14 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,9 +60,8 @@
 #include "common/fs.h"
 #include "runtime/host/client.h"
 #include "tools/bench/stats.h"
+#include "tools/hostbench/peers.h"
 
-#define CGROUP_SUPER_MAGIC  0x27e0eb
-#define CGROUP2_SUPER_MAGIC 0x63677270
 #define MEMORY_MB           1769u      /* one vCPU by the policy's reference point */
 #define CPU_PERIOD_US       100000     /* what the policy gives 1,769 MB: a full vCPU */
 #define PIDS_MAX            1024       /* as the host's instances (runtime/host/host.c) */
@@ -77,17 +73,8 @@
 #define OUT_MAX             4096
 #define TPUT_WARMUP_MS      500
 
-extern char **environ;
-
 enum peer { P_CRUN, P_RUNC, N_PEER };
 
-struct peer_rt {
-	const char *name;
-	char path[PATH_MAX];       /* empty: not installed */
-	char root[PATH_MAX];       /* --root, our own dir under /run */
-	char config[320];          /* how it ran, for the report */
-	int mntns;                 /* >= 0: exec it in this mount namespace (crun) */
-};
 
 struct fn_bench {
 	const char *name;          /* the example, and the function's name */
@@ -181,20 +168,6 @@ static void remember_id(struct hb *b, const char *id)
 	if (!b->ids[b->n_ids])
 		die("%s", "out of memory");
 	b->n_ids++;
-}
-
-static bool find_exe(const char *name, char out[PATH_MAX])
-{
-	static const char *dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-				      "/sbin", "/bin" };
-
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(out, PATH_MAX, "%s/%s", dirs[i], name);
-		if (access(out, X_OK) == 0)
-			return true;
-	}
-	out[0] = 0;
-	return false;
 }
 
 /* ------------------------------------------------------------------ the host */
@@ -512,187 +485,6 @@ static double invoke(struct fn_bench *f, struct em_client *c, const char *name,
 	return t;
 }
 
-/* ------------------------------------------------------------------ the peers */
-
-/* crun 1.8.1 on a hybrid host whose cgroup2 has controllers (see the header comment and
- * tools/bench/bench_run.c): a private mount namespace, slave so nothing propagates back, where
- * an empty tmpfs hides /sys/fs/cgroup/unified. */
-static void crun_mntns(struct peer_rt *rt)
-{
-	char buf[256] = "";
-	struct em_err err = { 0 };
-	struct statfs sf;
-	int host, e = 0;
-
-	snprintf(rt->config, sizeof(rt->config), "plain crun run");
-	if (statfs("/sys/fs/cgroup/unified", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
-		return;
-	if (em_read_small_at(AT_FDCWD, "/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf),
-			     &err) <= 0 || buf[0] == '\n')
-		return;
-	buf[strcspn(buf, "\n")] = 0;
-	host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	if (host < 0) {
-		e = errno;
-	} else if (unshare(CLONE_NEWNS) < 0) {
-		e = errno;
-		close(host);
-		host = -1;
-	} else {
-		if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
-		    mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  "size=32m,mode=755") < 0)
-			e = errno;
-		else
-			rt->mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-		if (setns(host, CLONE_NEWNS) < 0)
-			die("setns back to the host mount namespace: %s", strerror(errno));
-		close(host);
-	}
-	if (rt->mntns >= 0)
-		snprintf(rt->config, sizeof(rt->config), "crun run (cgroupfs manager) in a private "
-			 "mount ns with /sys/fs/cgroup/unified hidden (cgroup2 has controllers: %s)",
-			 buf);
-	else
-		snprintf(rt->config, sizeof(rt->config), "crun run as is (could not hide cgroup2 "
-			 "with controllers %s: %s)", buf, strerror(e));
-}
-
-/* The example's config.json with the rootfs made absolute and ember's limits for 1,769 MB. */
-static void make_peer_bundle(struct hb *b, struct fn_bench *f)
-{
-	char src[PATH_MAX + 16], dst[PATH_MAX + 16], rootfs[PATH_MAX + 8];
-	json_error_t jerr;
-	json_t *c, *linux_, *res;
-
-	snprintf(f->peer_bundle, sizeof(f->peer_bundle), "%s/peer-%s", b->tmp, f->name);
-	if (mkdir(f->peer_bundle, 0755) < 0)
-		die("mkdir %s", f->peer_bundle);
-	snprintf(src, sizeof(src), "%s/config.json", f->bundle);
-	snprintf(dst, sizeof(dst), "%s/config.json", f->peer_bundle);
-	snprintf(rootfs, sizeof(rootfs), "%s/rootfs", f->bundle);
-	c = json_load_file(src, 0, &jerr);
-	if (!c)
-		die("parse %s", src);
-	json_object_set_new(json_object_get(c, "root"), "path", json_string(rootfs));
-	linux_ = json_object_get(c, "linux");
-	if (!json_is_object(linux_))
-		die("%s: no linux object", src);
-	res = json_object_get(linux_, "resources");
-	if (!json_is_object(res)) {
-		res = json_object();
-		json_object_set_new(linux_, "resources", res);
-	}
-	json_object_set_new(res, "memory", json_pack("{s:I}", "limit",
-						     (json_int_t)MEMORY_MB << 20));
-	json_object_set_new(res, "cpu", json_pack("{s:I,s:I}", "quota", (json_int_t)CPU_PERIOD_US,
-						  "period", (json_int_t)CPU_PERIOD_US));
-	json_object_set_new(res, "pids", json_pack("{s:I}", "limit", (json_int_t)PIDS_MAX));
-	if (json_dump_file(c, dst, JSON_INDENT(1)) < 0)
-		die("write %s", dst);
-	json_decref(c);
-}
-
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (st < 0)
-		snprintf(buf, len, "spawn: %s", strerror(-st));
-	else if (WIFEXITED(st))
-		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "signal %d", WTERMSIG(st));
-	else
-		snprintf(buf, len, "status %#x", st);
-}
-
-/* vfork+exec of argv (in the peer's mount namespace if it has one) with stdio on in/out/errfd;
- * the child only makes system calls (setns, dup2, execve). Returns the pid or -errno. */
-static pid_t spawn(const struct peer_rt *rt, char *const argv[], int in, int out, int errfd)
-{
-	/* volatile: live across vfork (-Wclobbered) */
-	volatile int nsfd = rt->mntns, vin = in, vout = out, verr = errfd;
-	pid_t pid = vfork();
-
-	if (pid == 0) {
-		if (nsfd >= 0 && setns(nsfd, CLONE_NEWNS) < 0)
-			_exit(126);
-		if (dup2(vin, 0) < 0 || dup2(vout, 1) < 0 || dup2(verr, 2) < 0)
-			_exit(126);
-		execve(argv[0], argv, environ);
-		_exit(127);
-	}
-	return pid < 0 ? -errno : pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int status;
-
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return status;
-}
-
-/* `<peer> --root R run --bundle B id`, payload on stdin, stdout read to EOF, then the exit
- * status. Returns the wait status or -errno; *us the time from before the fork to after the
- * wait. */
-static int peer_exec(const struct peer_rt *rt, const struct fn_bench *f, const char *id,
-		     int errfd, char *out, size_t *outlen, double *us)
-{
-	char *argv[] = { (char *)rt->path, "--root", (char *)rt->root, "run", "--bundle",
-			 (char *)f->peer_bundle, (char *)id, NULL };
-	int pipefd[2], in, status;
-	size_t n = 0;
-	double t0;
-	pid_t pid;
-
-	in = open(f->payload_file, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		int e = errno;
-		close(in);
-		return -e;
-	}
-	t0 = bench_now_us();
-	pid = spawn(rt, argv, in, pipefd[1], errfd);
-	close(in);
-	close(pipefd[1]);
-	if (pid < 0) {
-		close(pipefd[0]);
-		return pid;
-	}
-	for (;;) {
-		char sink[4096];
-		ssize_t r = n < OUT_MAX - 1 ? read(pipefd[0], out + n, OUT_MAX - 1 - n) :
-					      read(pipefd[0], sink, sizeof(sink));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (n < OUT_MAX - 1)
-			n += (size_t)r;
-	}
-	close(pipefd[0]);
-	status = wait_status(pid);
-	*us = bench_now_us() - t0;
-	out[n] = 0;
-	*outlen = n;
-	return status;
-}
-
-/* `<peer> --root R delete --force ID`, quietly. */
-static void peer_delete(struct hb *b, const struct peer_rt *rt, const char *id)
-{
-	char *argv[] = { (char *)rt->path, "--root", (char *)rt->root, "delete", "--force",
-			 (char *)id, NULL };
-	pid_t pid = spawn(rt, argv, b->devnull, b->devnull, b->devnull);
-
-	if (pid > 0)
-		wait_status(pid);
-}
-
 /* One timed peer run; a failure is counted, and the first one explained (its stderr). */
 static void peer_round(struct hb *b, struct fn_bench *f, enum peer p, int round)
 {
@@ -706,7 +498,8 @@ static void peer_round(struct hb *b, struct fn_bench *f, enum peer p, int round)
 	remember_id(b, id);
 	snprintf(errp, sizeof(errp), "%s/%s.err", b->tmp, rt->name);
 	errfd = open(errp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	st = peer_exec(rt, f, id, errfd >= 0 ? errfd : b->devnull, out, &outlen, &us);
+	st = peer_run(rt, f->peer_bundle, f->payload_file, id, errfd >= 0 ? errfd : b->devnull, out,
+		      sizeof(out), &outlen, &us);
 	if (st == 0 && f->expect_len && outlen == f->expect_len && !memcmp(out, f->expect, outlen)) {
 		bench_add(&f->peer[p], us);
 	} else {
@@ -715,7 +508,7 @@ static void peer_round(struct hb *b, struct fn_bench *f, enum peer p, int round)
 			ssize_t n = errfd >= 0 ? pread(errfd, e, sizeof(e) - 1, 0) : 0;
 			e[n > 0 ? n : 0] = 0;
 			e[strcspn(e, "\n")] = 0;
-			describe_status(st, d, sizeof(d));
+			peer_describe_status(st, d, sizeof(d));
 			if (st == 0)
 				snprintf(f->peer_msg[p], sizeof(f->peer_msg[p]), "round %d: answered "
 					 "\"%.120s\", ember answered \"%.120s\"", round, out, f->expect);
@@ -723,7 +516,7 @@ static void peer_round(struct hb *b, struct fn_bench *f, enum peer p, int round)
 				snprintf(f->peer_msg[p], sizeof(f->peer_msg[p]), "round %d: %s: %s", round,
 					 d, e);
 		}
-		peer_delete(b, rt, id);   /* a failed run may leave its container */
+		peer_delete(rt, id);   /* a failed run may leave its container */
 	}
 	if (errfd >= 0)
 		close(errfd);
@@ -907,92 +700,6 @@ static double throughput(struct hb *b, struct fn_bench *f, int threads, unsigned
 
 /* ------------------------------------------------------------------ cleanup */
 
-static unsigned cleanup_peer_root(struct hb *b, struct peer_rt *rt)
-{
-	struct em_err err = { 0 };
-	unsigned left = 0;
-	DIR *d;
-
-	if (!rt->root[0] || strncmp(rt->root, "/run/ember-bench-host-", 22))
-		return 0;
-	d = opendir(rt->root);
-	if (d) {
-		struct dirent *de;
-
-		while ((de = readdir(d))) {
-			if (de->d_type != DT_DIR || strncmp(de->d_name, "ebh", 3))
-				continue;
-			left++;
-			peer_delete(b, rt, de->d_name);
-		}
-		closedir(d);
-	}
-	if (em_rm_rf_at(AT_FDCWD, rt->root, &err) < 0 && err.code != ENOENT)
-		fprintf(stderr, "bench-host: remove %s: %s\n", rt->root, err.msg);
-	return left;
-}
-
-/* The paths this process sits at in each v1 hierarchy (runc puts a container below its own
- * cgroup where it is not at the root). */
-static size_t own_cgroup_paths(char out[][PATH_MAX], size_t max)
-{
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[PATH_MAX + 64];
-	size_t n = 0;
-
-	if (!f)
-		return 0;
-	while (n < max && fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, ':');
-		bool dup = false;
-
-		p = p ? strchr(p + 1, ':') : NULL;
-		if (!p)
-			continue;
-		p++;
-		p[strcspn(p, "\n")] = 0;
-		if (!strcmp(p, "/"))
-			continue;
-		for (size_t i = 0; i < n; i++)
-			dup |= !strcmp(out[i], p);
-		if (!dup)
-			snprintf(out[n++], PATH_MAX, "%s", p);
-	}
-	fclose(f);
-	return n;
-}
-
-/* Cgroups a peer left, only those named exactly after one of this run's ids. */
-static unsigned sweep_peer_cgroups(struct hb *b)
-{
-	char own[16][PATH_MAX], hier[PATH_MAX + 256], p[3 * PATH_MAX];
-	size_t n_own = own_cgroup_paths(own, 16);
-	unsigned removed = 0;
-	struct dirent *de;
-	struct statfs sf;
-	DIR *d = opendir("/sys/fs/cgroup");
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(hier, sizeof(hier), "/sys/fs/cgroup/%s", de->d_name);
-		if (statfs(hier, &sf) < 0 ||
-		    (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC))
-			continue;
-		for (size_t i = 0; i < b->n_ids; i++)
-			for (size_t o = 0; o <= n_own; o++) {
-				snprintf(p, sizeof(p), "%s%s/%s", hier, o < n_own ? own[o] : "",
-					 b->ids[i]);
-				if (rmdir(p) == 0)
-					removed++;
-			}
-	}
-	closedir(d);
-	return removed;
-}
-
 /* The host's cgroup parent: what is left below it (after a clean stop: nothing but the freezer
  * anchor), the anchor thawed, then the parent removed in every hierarchy. Returns the number of
  * instance cgroups the host left, or -1 if the parent could not be removed. */
@@ -1153,8 +860,8 @@ int main(void)
 		  .expect_prefix = "{\"tableMb\":256,\"entries\":4," },
 	};
 	const size_t n_fns = sizeof(fns) / sizeof(fns[0]);
-	struct hb b = { .host = -1, .peers = { [P_CRUN] = { .name = "crun", .mntns = -1 },
-					       [P_RUNC] = { .name = "runc", .mntns = -1 } } };
+	static const char *peer_names[N_PEER] = { [P_CRUN] = "crun", [P_RUNC] = "runc" };
+	struct hb b = { .host = -1 };
 	int light = env_int("EMBER_BENCH_HOST_ROUNDS", env_int("EMBER_BENCH_RUNS", 30));
 	int heavy = env_int("EMBER_BENCH_HOST_HEAVY_ROUNDS", 5);
 	unsigned tput_ms = (unsigned)env_int("EMBER_BENCH_HOST_TPUT_MS", 3000);
@@ -1197,13 +904,12 @@ int main(void)
 		fns[i].rounds = wanted(only, fns[i].name) ? (fns[i].heavy ? heavy : light) : 0;
 	}
 	for (int p = 0; p < N_PEER; p++) {
-		find_exe(b.peers[p].name, b.peers[p].path);
-		snprintf(b.peers[p].root, PATH_MAX, "/run/ember-bench-host-%d-%s", (int)getpid(),
-			 b.peers[p].name);
+		char root[PATH_MAX];
+
+		snprintf(root, sizeof(root), "/run/ember-bench-host-%d-%s", (int)getpid(),
+			 peer_names[p]);
+		peer_init(&b.peers[p], peer_names[p], root);
 	}
-	snprintf(b.peers[P_RUNC].config, sizeof(b.peers[P_RUNC].config), "plain runc run");
-	if (b.peers[P_CRUN].path[0])
-		crun_mntns(&b.peers[P_CRUN]);
 	snprintf(b.cg_parent, sizeof(b.cg_parent), "ember-bench-host-%d", (int)getpid());
 	snprintf(b.tmp, sizeof(b.tmp), "/tmp/ember-bench-host-XXXXXX");
 	if (!mkdtemp(b.tmp))
@@ -1212,7 +918,11 @@ int main(void)
 	for (size_t i = 0; i < n_fns; i++) {
 		if (!fns[i].rounds)
 			continue;
-		make_peer_bundle(&b, &fns[i]);
+		snprintf(fns[i].peer_bundle, sizeof(fns[i].peer_bundle), "%s/peer-%s", b.tmp,
+			 fns[i].name);
+		if (peer_make_bundle(fns[i].bundle, fns[i].peer_bundle, MEMORY_MB, CPU_PERIOD_US,
+				     PIDS_MAX) < 0)
+			die("make the peers' bundle %s", fns[i].peer_bundle);
 		snprintf(fns[i].payload_file, sizeof(fns[i].payload_file), "%s/payload-%s", b.tmp,
 			 fns[i].name);
 		struct em_err err = { 0 };
@@ -1306,11 +1016,10 @@ cleanup:
 	struct em_err err = { 0 };
 
 	for (int p = 0; p < N_PEER; p++)
-		if (b.peers[p].path[0])
-			left_peer[p] = cleanup_peer_root(&b, &b.peers[p]);
-	peer_cg = sweep_peer_cgroups(&b);
-	if (b.peers[P_CRUN].mntns >= 0)
-		close(b.peers[P_CRUN].mntns);
+		left_peer[p] = peer_cleanup_root(&b.peers[p], "ebh");
+	peer_cg = peer_sweep_cgroups(b.ids, b.n_ids);
+	for (int p = 0; p < N_PEER; p++)
+		peer_fini(&b.peers[p]);
 	if (em_rm_rf_at(AT_FDCWD, b.tmp, &err) < 0)
 		fprintf(stderr, "bench-host: remove %s: %s\n", b.tmp, err.msg);
 	printf("# host stopped with SIGTERM: %s; instance cgroups it left: %d; leftovers cleaned: "
