@@ -118,6 +118,25 @@ static void send_msg(struct child *c, uint32_t type, int64_t value)
 }
 
 /* Wait for one message from the parent; anything but `want` ends the child. */
+/* The id changes go straight to the kernel. glibc's setgroups/setresuid/setresgid broadcast the
+ * change to every thread of the process it knows of (__nptl_setxid) and wait for each; a child
+ * cloned from a multi-threaded host (the function host) inherits that thread list, but not the
+ * threads, and waits forever. The child is single-threaded: the raw call is the whole story. */
+static int raw_setgroups(size_t n, const gid_t *g)
+{
+	return (int)syscall(SYS_setgroups, n, g);
+}
+
+static int raw_setresgid(gid_t r, gid_t e, gid_t s)
+{
+	return (int)syscall(SYS_setresgid, r, e, s);
+}
+
+static int raw_setresuid(uid_t r, uid_t e, uid_t s)
+{
+	return (int)syscall(SYS_setresuid, r, e, s);
+}
+
 static void wait_msg(struct child *c, uint32_t want)
 {
 	struct em_sync_msg m;
@@ -606,12 +625,12 @@ static void set_ids_and_caps(struct child *c)
 	CHECK_RET(c, em_caps_drop_bounding(p->caps[EM_CAP_BOUNDING], p->last_cap, &bad));
 	if (p->set_groups) {
 		step(c, "setgroups (process.user.additionalGids)", NULL, NULL);
-		CHECK(c, setgroups(p->n_groups, p->groups));
+		CHECK(c, raw_setgroups(p->n_groups, p->groups));
 	}
 	step(c, "setresgid (process.user.gid)", NULL, NULL);
-	CHECK(c, setresgid(p->gid, p->gid, p->gid));
+	CHECK(c, raw_setresgid(p->gid, p->gid, p->gid));
 	step(c, "setresuid (process.user.uid)", NULL, NULL);
-	CHECK(c, setresuid(p->uid, p->uid, p->uid));
+	CHECK(c, raw_setresuid(p->uid, p->uid, p->uid));
 	step(c, "set capabilities (process.capabilities)", NULL, NULL);
 	CHECK_RET(c, em_caps_set(p->caps[EM_CAP_EFFECTIVE], p->caps[EM_CAP_PERMITTED],
 				 p->caps[EM_CAP_INHERITABLE], &bad));
@@ -772,8 +791,8 @@ static void stage1(struct child *c)
 		wait_msg(c, EM_SYNC_GO);
 		/* become root of the new namespace, as mapped */
 		step(c, "become root in the user namespace", NULL, NULL);
-		CHECK(c, setresgid(0, 0, 0));
-		CHECK(c, setresuid(0, 0, 0));
+		CHECK(c, raw_setresgid(0, 0, 0));
+		CHECK(c, raw_setresuid(0, 0, 0));
 		flags &= ~CLONE_NEWUSER;
 	}
 	if (flags) {
@@ -860,8 +879,8 @@ void em_child_main(const struct em_plan *plan, const struct em_sandbox_io *io, b
 		if (plan->new_userns) {
 			/* the maps are written: become root of the new namespace, as mapped */
 			step(c, "become root in the user namespace", NULL, NULL);
-			CHECK(c, setresgid(0, 0, 0));
-			CHECK(c, setresuid(0, 0, 0));
+			CHECK(c, raw_setresgid(0, 0, 0));
+			CHECK(c, raw_setresuid(0, 0, 0));
 		}
 	}
 	if (plan->setup_rootfs) {

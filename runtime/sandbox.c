@@ -177,6 +177,11 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 	}
 	close(take_fd(&child_fd));
 	io->sync_fd = -1;
+	if (io->host_owned) {
+		/* a host must not wait forever on a sandbox that hangs in its setup */
+		struct timeval tv = { .tv_sec = 30 };
+		setsockopt(parent_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
 	if (plan->two_stage)
 		stage1 = pid;
 

@@ -145,6 +145,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv, struct em_err *err)
 	while (sigwait(&stop, &sig) != 0)
 		;
 	em_info(&cli->log, "%s: stopping (requests in flight finish first)", sigabbrev_np(sig));
+	em_host_stop(h);   /* waiters for a sandbox give up, so the API's requests can end */
 	em_api_stop(api);
 	em_host_free(h);
 	em_info(&cli->log, "stopped");

@@ -55,6 +55,8 @@ struct version {
 	struct em_inst *busy;           /* running an invocation (owned by its invoking thread) */
 	unsigned n_idle, n_parked, n_busy, n_starting;
 	unsigned waiters;               /* invocations waiting for a parked sandbox */
+	unsigned cold_running;          /* cold starts under way: the pool refills after them, so
+					   a refill's clone does not take the CPU from the start */
 	int refs;                       /* invocations + the registry (while current) */
 	bool live;                      /* current version of a deployed function */
 	bool committed;                 /* deploy finished (the pool may be filled) */
@@ -240,7 +242,7 @@ static struct version *spawn_target(struct em_host *h, uint64_t now)
 			return v;
 	for (struct version *v = h->versions; v; v = v->next)
 		if (v->live && v->committed && v->n_parked + v->n_starting < h->pool_size &&
-		    now >= v->park_backoff_ns)
+		    now >= v->park_backoff_ns && !v->cold_running)
 			return v;
 	return NULL;
 }
@@ -342,7 +344,6 @@ static int take_parked_locked(struct em_host *h, struct version *v, struct em_in
 	if (v->parked) {
 		*out = pop(&v->parked);
 		v->n_parked--;
-		pthread_cond_signal(&h->spawn_cond); /* refill */
 		return 0;
 	}
 	if (h->stopping)
@@ -827,6 +828,7 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 			em_err_prefix(err, "invoke %s: ", name);
 			goto fail_locked;
 		}
+		v->cold_running++;
 	}
 	v->n_busy++;
 	push(&v->busy, in);
@@ -966,6 +968,10 @@ done:
 	}
 	f->inflight--;
 	h->inflight--;
+	if (start == EM_BILL_START_COLD) {
+		v->cold_running--;
+		pthread_cond_signal(&h->spawn_cond); /* refill the pool now */
+	}
 	version_put_locked(h, v);
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
@@ -1142,6 +1148,15 @@ int em_host_new(const struct em_host_cfg *cfg, struct em_host **out, struct em_e
 fail:
 	em_host_free(h);
 	return ret < 0 ? ret : -EINVAL;
+}
+
+void em_host_stop(struct em_host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_cond_broadcast(&h->spawn_cond);
+	pthread_mutex_unlock(&h->lock);
 }
 
 void em_host_free(struct em_host *h)

@@ -40,6 +40,10 @@ struct em_host_cfg {
 };
 
 int em_host_new(const struct em_host_cfg *cfg, struct em_host **out, struct em_err *err);
+/* Begin the shutdown: new invocations and deploys get ESHUTDOWN, invocations waiting for a
+ * sandbox give up; running ones go on. Call before stopping the API (which waits for its
+ * requests), then em_host_free. */
+void em_host_stop(struct em_host *h);
 /* Stop accepting invocations, wait for in-flight ones (up to their timeout), kill every instance,
  * remove every cgroup and namespace the host made, free. */
 void em_host_free(struct em_host *h);

@@ -464,3 +464,44 @@ Test(serve, idle_ttl_reaps)
 	cr_assert_eq(invoke(&S, "ttl", "y", &r), 200, "%s", r.body);
 	cr_expect_str_eq(em_client_header(S.c, "Ember-Start"), "cold");
 }
+
+struct churn { struct serve *s; volatile int stop; int requests; };
+
+static void *connect_churn(void *arg)
+{
+	struct churn *ch = arg;
+	struct em_client_resp r;
+	struct em_err err = { 0 };
+
+	while (!ch->stop) {
+		struct em_client *c;
+		/* a new connection each time: the API starts a thread per connection */
+		cr_assert_eq(em_client_open(ch->s->sock, &c, &err), 0, "%s", err.msg);
+		cr_assert_eq(em_client_request(c, "GET", "/v1/functions", NULL, NULL, 0, &r, &err), 0,
+			     "%s", err.msg);
+		em_client_close(c);
+		__atomic_add_fetch(&ch->requests, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* Sandboxes are cloned from the multi-threaded host while the API starts and ends connection
+ * threads: the child must not wait for a thread it did not inherit (glibc's setxid broadcast
+ * did, and hung the spawner and every cold start behind it). */
+Test(serve, parking_while_connections_come_and_go)
+{
+	struct em_client_resp r;
+	struct churn ch = { &S, 0, 0 };
+	pthread_t t[3];
+
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, connect_churn, &ch);
+	for (int i = 0; i < 15; i++) {
+		cr_assert_eq(deploy(&S, "churn", "hello-c", 128, NULL, &r), 200, "%s", r.body);
+		cr_assert_eq(invoke(&S, "churn", "x", &r), 200, "%s", r.body);
+	}
+	ch.stop = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	cr_expect_gt(ch.requests, 15);
+}
