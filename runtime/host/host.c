@@ -768,7 +768,7 @@ static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, bool *ok
 int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t len,
 		   struct em_invoke_result *res, struct em_err *err)
 {
-	uint64_t t0 = em_now_ns();
+	uint64_t t0 = em_now_ns(), tm[8] = { 0 }; /* phase ends, for the debug log */
 	int64_t arrival_ms = realtime_ms();
 	struct em_inst *in = NULL, *evicted = NULL;
 	struct function *f;
@@ -836,6 +836,7 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 	destroy_chain(evicted);
 	evicted = NULL;
 
+	tm[0] = em_now_ns();
 	request_id(res->request_id);
 	res->start = start_name(start);
 	if (start == EM_BILL_START_WARM) {
@@ -872,14 +873,17 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 		snprintf(meta, sizeof(meta), "{\"requestId\":\"%s\",\"function\":\"%s\",\"version\":%u,"
 			 "\"memoryMb\":%u,\"deadlineMs\":%" PRId64 "}", res->request_id, name,
 			 v->version, v->spec.memory_mb, realtime_ms() + v->spec.timeout_ms);
+		tm[1] = em_now_ns();
 		if (h->bill) {
 			if (em_bill_window_open(h->bill, in->cgid, &wo, &berr) == 0)
 				window = true;
 			else
 				em_warn(h->log, "instance %s: billing: %s", in->name, berr.msg);
 		}
+		tm[2] = em_now_ns();
 		ret = em_inst_invoke(in, __atomic_add_fetch(&h->req_seq, 1, __ATOMIC_RELAXED), meta, body, len, deadline, &reply,
 				     err);
+		tm[3] = em_now_ns();
 		if (window && em_bill_window_close(h->bill, in->cgid, &rec, &berr) < 0)
 			em_warn(h->log, "instance %s: billing: %s", in->name, berr.msg);
 		if (ret < 0) {
@@ -944,6 +948,7 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 
 done:
 	free(reply.body);
+	tm[4] = em_now_ns();
 	log = em_inst_take_log(in, &log_len);
 	if (alive) {
 		struct em_err ferr = { 0 };
@@ -977,6 +982,7 @@ done:
 	pthread_mutex_unlock(&h->lock);
 	em_inst_destroy(in);
 
+	tm[5] = em_now_ns();
 	uint64_t latency = em_now_ns() - t0;
 	if (h->ledger) {
 		struct em_ledger_rec lr = {
@@ -997,8 +1003,15 @@ done:
 	}
 	em_metrics_invocation(h->metrics, name, res->start, outcome, (double)latency / 1e9,
 			      res->init_ms / 1e3, res->billed_ms, res->cpu_ms / 1e3);
-	em_debug(h->log, "invoke %s %s: %s %s %.3f ms", name, res->request_id, res->start, outcome,
-		 (double)latency / 1e6);
+	tm[6] = em_now_ns();
+	/* where the time went: dispatch, start (thaw or exec+init), window open, in the instance,
+	 * window close, freeze+put back, ledger+metrics */
+	em_debug(h->log, "invoke %s %s: %s %s %.3f ms (dispatch %.3f start %.3f open %.3f run %.3f "
+		 "close %.3f freeze %.3f record %.3f)", name, res->request_id, res->start, outcome,
+		 (double)(tm[6] - t0) / 1e6, (double)(tm[0] - t0) / 1e6,
+		 tm[1] ? (double)(tm[1] - tm[0]) / 1e6 : 0, tm[2] ? (double)(tm[2] - tm[1]) / 1e6 : 0,
+		 tm[3] ? (double)(tm[3] - tm[2]) / 1e6 : 0, tm[4] && tm[3] ? (double)(tm[4] - tm[3]) / 1e6 : 0,
+		 tm[4] ? (double)(tm[5] - tm[4]) / 1e6 : 0, (double)(tm[6] - tm[5]) / 1e6);
 	return 0;
 
 fail_locked:
