@@ -395,8 +395,11 @@ static int load_step(struct em_bill *b, bool raw, const struct em_bill_opts *opt
 		return em_err_set(err, errno, "open BPF object billing");
 	skel->rodata->nr_cpus = b->nr_cpus;
 	skel->rodata->cg_mask = b->cg_mask;
+	/* one kind of each program: the switch, and the catch of switches it never sees */
 	bpf_program__set_autoload(raw ? skel->progs.em_bill_switch_btf : skel->progs.em_bill_switch_raw,
 				  false);
+	bpf_program__set_autoload(raw ? skel->progs.em_bill_runtime_btf :
+					skel->progs.em_bill_runtime_raw, false);
 	if ((ret = bpf_map__set_max_entries(skel->maps.tracked, b->max_cgroups)) ||
 	    (ret = bpf_map__set_max_entries(skel->maps.cgtab, b->cg_mask + 1)) ||
 	    (ret = bpf_map__set_max_entries(skel->maps.acct, b->max_cgroups * b->nr_cpus)) ||
@@ -972,18 +975,32 @@ void em_bill_get_stats(struct em_bill *b, struct em_bill_stats *st)
 	pthread_mutex_unlock(&b->lock);
 }
 
+static int prog_info(struct bpf_program *prog, struct bpf_prog_info *info, struct em_err *err)
+{
+	__u32 len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), info, &len))
+		return em_err_set(err, errno, "read the stats of BPF program %s",
+				  bpf_program__section_name(prog));
+	return 0;
+}
+
 int em_bill_prog_stats(struct em_bill *b, struct em_bill_prog_stats *ps, struct em_err *err)
 {
-	struct bpf_program *prog = strcmp(b->attach, "raw_tp/sched_switch") ?
-		b->skel->progs.em_bill_switch_btf : b->skel->progs.em_bill_switch_raw;
-	struct bpf_prog_info info;
-	__u32 len = sizeof(info);
+	bool raw = !strcmp(b->attach, "raw_tp/sched_switch");
+	struct bpf_prog_info sw, rt;
+	int ret;
 
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-		return em_err_set(err, errno, "read the stats of BPF program %s", b->attach);
-	ps->run_cnt = info.run_cnt;
-	ps->run_time_ns = info.run_time_ns;
-	ps->recursion_misses = info.recursion_misses;
+	if ((ret = prog_info(raw ? b->skel->progs.em_bill_switch_raw :
+				   b->skel->progs.em_bill_switch_btf, &sw, err)) ||
+	    (ret = prog_info(raw ? b->skel->progs.em_bill_runtime_raw :
+				   b->skel->progs.em_bill_runtime_btf, &rt, err)))
+		return ret;
+	ps->run_cnt = sw.run_cnt;
+	ps->run_time_ns = sw.run_time_ns;
+	ps->runtime_run_cnt = rt.run_cnt;
+	ps->runtime_run_time_ns = rt.run_time_ns;
+	ps->recursion_misses = sw.recursion_misses + rt.recursion_misses;
 	return 0;
 }

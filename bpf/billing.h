@@ -17,8 +17,10 @@
  *    program can note the first run of the instance after it (the start of wall_ns).
  *  - `tasks` (task storage): per task of a tracked cgroup, its se.sum_exec_runtime at its last
  *    switch-out. A switch-out charges the task's runtime since then, so a run whose switch-in
- *    event the program never saw is still charged in full (such runs do happen: seen on 6.18 under
- *    load, about one in 10^4 switches, with an independent tracer missing them as well).
+ *    event the program never saw is still charged in full. Such runs do happen: some switches
+ *    reach no sched_switch consumer (on this VM, every switch out of the guest agent's threads, so
+ *    the return of a task the agent preempted); the sched_stat_runtime program finds such a run
+ *    within a scheduler tick and charges it from then on as if its switch-in had been seen.
  * A slot's CPU time only ever grows; a billing window is the difference of two readings, each of
  * which also counts the time of tasks that are on a CPU at that instant (run_ts != 0).
  *
@@ -69,12 +71,14 @@ static inline uint32_t em_bill_cg_group_of(uint64_t cgid, uint32_t mask)
 struct em_bill_cpu_acct {
 	uint64_t seq;       /* odd while the program updates the entry (seqcount) */
 	uint64_t cpu_ns;    /* CPU time charged to the slot on this CPU, completed runs only */
-	uint64_t run_ts;    /* bpf_ktime_get_ns() when a task of the slot got this CPU; 0 = none now */
+	uint64_t run_ts;    /* bpf_ktime_get_ns() when a task of the slot got this CPU (or was found
+			     * on it, its switch-in missed); 0 = none now */
 	uint64_t run_base;  /* that task's se.sum_exec_runtime then */
 	uint64_t last_ts;   /* time of the last update: a reader at time t needs last_ts <= t */
 	uint64_t first_ts;  /* first switch-in at or after the slot's window was armed */
 	uint64_t nr_switch; /* times a task of the slot was switched in on this CPU */
-	uint64_t nr_missed; /* switch-outs of its tasks whose switch-in the program did not see */
+	uint64_t nr_missed; /* runs of its tasks whose switch-in the program did not see (found at
+			     * their switch-out, or running by the sched_stat_runtime program) */
 };
 
 /* Value of the `win` array (mmap-able, written by user space). */
@@ -144,7 +148,8 @@ struct em_bill_record {
 	uint64_t throttled_ns;    /* time the cgroup spent throttled by its CPU quota in the window */
 	uint64_t nr_throttled;    /* quota periods in which it was throttled */
 	uint64_t nr_switch;       /* context switches into tasks of the cgroup in the window */
-	uint64_t nr_missed;       /* runs whose switch-in was not seen, charged at their switch-out */
+	uint64_t nr_missed;       /* runs whose switch-in was not seen, charged once found (at their
+				   * switch-out, or within a scheduler tick while they run) */
 	uint64_t billed_ms;       /* wall rounded up to the granularity, in ms */
 	uint64_t memory_mb;       /* configured memory the GB-seconds are computed from */
 	uint64_t mb_ms;           /* memory_mb * billed_ms: GB-s = mb_ms / 1024 / 1000 (exact integer) */

@@ -12,7 +12,10 @@
  * are made of, so the three agree to the nanosecond once runs are complete); a window's cpu_ns is
  * the charged time between its two ends, plus the part of runs still on a CPU at either end (timed
  * with CLOCK_MONOTONIC, which on a VM also counts time the hypervisor stole; instances are idle at
- * both ends of a billing window, so this part is normally zero).
+ * both ends of a billing window, so this part is normally zero). Some switches reach no tracepoint
+ * consumer (the return of a task that a hidden host task preempted): a second program, on
+ * sched_stat_runtime, finds such a run within a scheduler tick and charges it from its start; a
+ * reading inside that tick counts the run from the next one on.
  *
  * Wall time. The host opens the window right before it hands the request to the instance and
  * closes it once the response has arrived (open_ns/close_ns, host_wall_ns: CLOCK_MONOTONIC at the
@@ -123,12 +126,15 @@ int em_bill_cpu_total(struct em_bill *b, uint64_t cgid, uint64_t *cpu_ns, struct
 
 void em_bill_get_stats(struct em_bill *b, struct em_bill_stats *st);
 
-/* The attached program's counters from the kernel: invocations and total run time (counted only
+/* The attached programs' counters from the kernel: invocations and total run time (counted only
  * while BPF run-time stats are enabled: the kernel.bpf_stats_enabled sysctl, or an fd from
- * bpf_enable_stats(BPF_STATS_RUN_TIME) held open), and invocations skipped by the kernel's
- * recursion guard (always counted; should stay 0). */
+ * bpf_enable_stats(BPF_STATS_RUN_TIME) held open) of the sched_switch program and of the
+ * sched_stat_runtime one (it finds the switches the first never sees, see billing.bpf.c), and
+ * invocations of either skipped by the kernel's recursion guard (always counted; should stay 0). */
 struct em_bill_prog_stats {
-	uint64_t run_cnt, run_time_ns, recursion_misses;
+	uint64_t run_cnt, run_time_ns;                 /* sched_switch */
+	uint64_t runtime_run_cnt, runtime_run_time_ns; /* sched_stat_runtime */
+	uint64_t recursion_misses;
 };
 int em_bill_prog_stats(struct em_bill *b, struct em_bill_prog_stats *ps, struct em_err *err);
 

@@ -440,9 +440,20 @@ Test(billing, untracked_not_counted)
 /* A window read while a task is on a CPU counts its run so far (no context switch needed): without
  * that, a spinning task that is never switched out would read ~0. The part of a run in progress at
  * either end of a window is timed with CLOCK_MONOTONIC, while completed runs carry the scheduler's
- * own account, which leaves out what the hypervisor stole from the vCPU: on this busy VM the two
- * differ by up to tens of percent, so this checks the order of magnitude, not 2 %. (Billing windows
- * open and close on an idle instance, where no run is in progress.) */
+ * own account, which leaves out what the hypervisor stole from the vCPU (none is reported on this
+ * VM). The truth here is the task's CPU clock read from another process, which the kernel brings
+ * up to date only at its ticks and switches: up to a tick behind at each end. And a run whose
+ * switch-in reached no tracepoint (the guest agent preempted the task: billing.bpf.c) is counted
+ * from the scheduler tick that finds it, so a reading may miss up to a tick of it. Hence: within
+ * 10 ms of the truth (two ticks at HZ=250, and slack), asserted on a real machine; at least half
+ * of it everywhere. Before that was fixed, such runs read 25 ms or 0 of 50.
+ * Above, the host's window bounds it, but for where the two clocks disagree on a run in progress
+ * at the open, whose share of the window is its scheduler's account minus the open's estimate: the
+ * program stamps a switch from the rq clock (seen up to 70 µs ahead of a clock read at the same
+ * switch), and the scheduler charges a run from its own clock at the switch, which after a wake-up
+ * is the wake-up's (seen 96 µs before the switch, out of idle). 1 ms covers both many times over
+ * and still catches a run counted twice. (Billing windows open and close on an idle instance,
+ * where no run is in progress.) */
 Test(billing, running_task_counted_mid_window)
 {
 	struct em_bill *b = bill_open(NULL);
@@ -464,12 +475,16 @@ Test(billing, running_task_counted_mid_window)
 	c1 = proc_cpu_ns(w.pid);
 	cr_assert_eq(em_bill_window_read(b, c->id, &r, &err), 0, "%s", err.msg);
 	fprintf(stderr, "bpf-acc: %-22s cpu=%8.3f ms truth=%8.3f (%+.2f%%) host wall=%8.3f "
-		"switches=%" PRIu64 "\n", "mid-run read", r.cpu_ns / 1e6, (c1 - c0) / 1e6,
-		pct(r.cpu_ns, c1 - c0), r.host_wall_ns / 1e6, r.nr_switch);
+		"switches=%" PRIu64 " missed=%" PRIu64 "\n", "mid-run read", r.cpu_ns / 1e6,
+		(c1 - c0) / 1e6, pct(r.cpu_ns, c1 - c0), r.host_wall_ns / 1e6, r.nr_switch,
+		r.nr_missed);
 	cr_expect_geq(r.cpu_ns, (c1 - c0) / 2, "cpu %.3f ms vs the task's own %.3f ms",
 		      r.cpu_ns / 1e6, (c1 - c0) / 1e6);
-	cr_expect_leq(r.cpu_ns, r.host_wall_ns, "cpu %.3f ms > wall %.3f ms", r.cpu_ns / 1e6,
-		      r.host_wall_ns / 1e6);
+	expect_workload(r.cpu_ns + 10 * MS >= c1 - c0, "cpu %.3f ms short of the task's own %.3f ms "
+			"by more than 10 ms (missed=%" PRIu64 ")", r.cpu_ns / 1e6, (c1 - c0) / 1e6,
+			r.nr_missed);
+	cr_expect_leq(r.cpu_ns, r.host_wall_ns + (in_vm ? 5 : 1) * MS, "cpu %.3f ms > wall %.3f ms",
+		      r.cpu_ns / 1e6, r.host_wall_ns / 1e6);
 	cr_assert_eq(em_bill_cpu_total(b, c->id, &total, &err), 0, "%s", err.msg);
 	cr_expect_geq(total, r.cpu_ns);
 	worker_response(&w);
