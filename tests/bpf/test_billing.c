@@ -170,10 +170,16 @@ static void expect_cg_exact(const struct em_bill_record *r)
 			  r->cg_cpu_ns / 1e6, r->flags);
 }
 
+/* Within tol_pct of the task's own loop time, or 1 ms: the window also holds the worker's work
+ * around its loop (wake-up, answering), which a loaded 2-vCPU VM stretches to ~0.7 ms; for the
+ * 50 ms loops 2 % is 1 ms anyway. That the BPF figure is exact is expect_cg_exact's check. */
 static void expect_cpu_within(const struct em_bill_record *r, uint64_t truth, double tol_pct)
 {
 	double d = pct(r->cpu_ns, truth);
+	uint64_t diff = r->cpu_ns > truth ? r->cpu_ns - truth : truth - r->cpu_ns;
 
+	if (diff <= 1000000)
+		d = 0;
 	if (in_vm && (d > tol_pct || d < -tol_pct))
 		fprintf(stderr, "bpf-acc: (VM) cpu_ns %.3f ms vs truth %.3f ms: %+.2f%%\n",
 			r->cpu_ns / 1e6, truth / 1e6, d);
