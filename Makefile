@@ -70,7 +70,7 @@ TEST_DEPS_cgroups := cgroups common
 TEST_DEPS_netns   := netns common
 TEST_DEPS_bpf     := bpf cgroups common
 TEST_DEPS_snapshot:= snapshot common
-TEST_DEPS_sdk     := common
+TEST_DEPS_sdk     := cgroups common
 test_libs = $(foreach a,$(or $(TEST_DEPS_$(1)),$(LIB_ORDER)),$(if $(call area_srcs,$(a)),$(BUILD)/lib/libem_$(a).a))
 
 define test_bin

@@ -11,11 +11,28 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroups/cgroups.h"
+#include "common/err.h"
 #include "inst.h"
 
 static struct inst in;
+static char cg_parent[64];
 
-TestSuite(bundles, .fini = inst_reap_all, .timeout = 120);
+/* ember's runs go below a cgroup parent of this test's, removed at the end (ember keeps its
+ * parent, with the freezer anchor, for the next container). */
+static void fini(void)
+{
+	struct em_cg_root *root;
+	struct em_err err = { 0 };
+
+	inst_reap_all();
+	if (cg_parent[0] && em_cg_root_open(&root, cg_parent, NULL, &err) == 0) {
+		em_cg_root_remove(root, &err);
+		em_cg_root_close(root);
+	}
+}
+
+TestSuite(bundles, .fini = fini, .timeout = 120);
 
 static const char *runc_path(void)
 {
@@ -40,7 +57,21 @@ static int run_bundle(const char *runtime, const char *name, const char *body, c
 
 	cr_assert_not_null(mkdtemp(root));
 	snprintf(id, sizeof(id), "sdk-%d-%d", (int)getpid(), seq++);
-	const char *argv[] = { runtime, "--root", root, "run", "--bundle", t_bundle(name), id, NULL };
+	snprintf(cg_parent, sizeof(cg_parent), "ember-test-sdk-%d", (int)getpid());
+	const char *argv[12];
+	size_t a = 0;
+	argv[a++] = runtime;
+	argv[a++] = "--root";
+	argv[a++] = root;
+	if (strstr(runtime, "ember")) {
+		argv[a++] = "--cgroup-parent";
+		argv[a++] = cg_parent;
+	}
+	argv[a++] = "run";
+	argv[a++] = "--bundle";
+	argv[a++] = t_bundle(name);
+	argv[a++] = id;
+	argv[a] = NULL;
 	inst_spawn(&in, argv, NULL, NULL, false);
 	cr_assert_eq(inst_send_raw(&in, body, strlen(body)), 0);
 	inst_close(&in);
