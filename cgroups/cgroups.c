@@ -275,7 +275,8 @@ int em_cg_wait(int (*pred)(void *arg, struct em_err *err), void *arg, const char
 {
 	uint64_t deadline = now_ms() + EM_CG_WAIT_MS;
 	/* states are usually reached within tens of µs (a task only has to be scheduled once):
-	 * start polling fast, back off to 10 ms for the slow cases */
+	 * start polling fast, back off to 1 ms (a freeze on a function's path must not overshoot
+	 * a 3 ms wait by 5 ms) */
 	long delay_us = 20;
 
 	for (;;) {
@@ -288,7 +289,7 @@ int em_cg_wait(int (*pred)(void *arg, struct em_err *err), void *arg, const char
 					  EM_CG_WAIT_MS);
 		struct timespec ts = { 0, delay_us * 1000 };
 		nanosleep(&ts, NULL);
-		if (delay_us < 10000)
+		if (delay_us < 1000)
 			delay_us *= 2;
 	}
 }
