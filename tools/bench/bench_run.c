@@ -14,7 +14,7 @@
  *    container in the v1 hierarchies with its default cgroupfs manager. (crun still makes a
  *    directory and writes a cgroup.procs file per container in that tmpfs, and leaves them: 32 MB
  *    is room for thousands of runs.) The machine's mounts are not changed; the namespace and the
- *    tmpfs die with the last fd.
+ *    tmpfs die with the last fd. All of this is tools/bench/peers.c, shared with bench-host.
  *  - runc handles hybrid hosts: plain `runc run`.
  *  - ember: `ember --cgroup-parent ember-bench run`.
  * A fourth line per variant, "floor", is the bare sandbox timed in this process (clone with the
@@ -26,7 +26,6 @@
  * named after one of this run's container ids (nothing else is touched).
  *
  * EMBER_BENCH_RUNS sets the rounds per variant (default 50). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -40,32 +39,19 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cgroups/cgroups.h"
 #include "common/err.h"
 #include "common/fs.h"
+#include "tools/bench/peers.h"
 #include "tools/bench/stats.h"
 
-#define CGROUP_SUPER_MAGIC  0x27e0eb
-#define CGROUP2_SUPER_MAGIC 0x63677270
 #define EMBER_CG_PARENT     "ember-bench"
 #define MAX_FAIL_SHOWN      3
 
-extern char **environ;
-
 enum rt { RT_EMBER, RT_CRUN, RT_RUNC, N_RT };
-
-struct runtime {
-	const char *name;
-	char path[PATH_MAX];      /* empty: not installed */
-	char root[PATH_MAX];      /* --root, our own dir under /run */
-	char config[256];         /* how it ran, for the report */
-	int mntns;                /* >= 0: exec it in this mount namespace (crun, see above) */
-	bool usable;              /* the warm-up run succeeded */
-};
 
 struct variant {
 	const char *name;         /* "netns", "no-netns" */
@@ -79,11 +65,13 @@ struct variant {
 	unsigned floor_fails;
 };
 
-static struct runtime rts[N_RT] = {
+/* ember's CLI is driven like the peers: same --root, same spawn, same cleanup */
+static struct peer_rt rts[N_RT] = {
 	[RT_EMBER] = { .name = "ember", .mntns = -1 },
 	[RT_CRUN] = { .name = "crun", .mntns = -1 },
 	[RT_RUNC] = { .name = "runc", .mntns = -1 },
 };
+static bool usable[N_RT];       /* the warm-up run succeeded */
 static char tmpdir[PATH_MAX];
 static char rootfs[PATH_MAX];   /* build/rootfs, absolute */
 static int devnull = -1;
@@ -113,62 +101,17 @@ static void remember_id(const char *id)
 	n_ids++;
 }
 
-static bool find_exe(const char *name, char out[PATH_MAX])
+/* fork+exec with every stdio on /dev/null (or stderr on errfd); returns the wait status or
+ * -errno. */
+static int run_cmd(const struct peer_rt *rt, char *const argv[], int errfd)
 {
-	const char *env = getenv("PATH");
-	char buf[4096];
+	pid_t pid = peer_spawn(rt, argv, devnull, devnull, errfd >= 0 ? errfd : devnull);
 
-	/* root's sbin first: runc/crun live in /usr/sbin or /usr/bin depending on the package */
-	snprintf(buf, sizeof(buf), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:%s",
-		 env ? env : "");
-	for (char *save, *dir = strtok_r(buf, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		snprintf(out, PATH_MAX, "%s/%s", dir, name);
-		if (access(out, X_OK) == 0)
-			return true;
-	}
-	out[0] = 0;
-	return false;
-}
-
-/* vfork+exec with every stdio on /dev/null (or stderr on errfd); returns the wait status or -errno.
- * The vfork child only makes system calls (setns, dup2, execve) before it execs or _exits. */
-static int run_cmd(const struct runtime *rt, char *const argv[], int errfd)
-{
-	/* volatile: live across vfork (-Wclobbered) */
-	volatile int nsfd = rt ? rt->mntns : -1, efd = errfd >= 0 ? errfd : devnull;
-	int status;
-	pid_t pid = vfork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		if (nsfd >= 0 && setns(nsfd, CLONE_NEWNS) < 0)
-			_exit(126);
-		if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(efd, 2) < 0)
-			_exit(126);
-		execve(argv[0], argv, environ);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return status;
-}
-
-static void describe_status(int st, char *buf, size_t len)
-{
-	if (st < 0)
-		snprintf(buf, len, "spawn: %s", strerror(-st));
-	else if (WIFEXITED(st))
-		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "signal %d", WTERMSIG(st));
-	else
-		snprintf(buf, len, "status %#x", st);
+	return pid < 0 ? pid : peer_wait(pid);
 }
 
 /* argv of `<rt> [flags] run --bundle B id` */
-static void run_argv(const struct runtime *rt, enum rt which, const char *bundle, const char *id,
+static void run_argv(const struct peer_rt *rt, enum rt which, const char *bundle, const char *id,
 		     char *argv[16])
 {
 	int n = 0;
@@ -187,14 +130,6 @@ static void run_argv(const struct runtime *rt, enum rt which, const char *bundle
 	argv[n] = NULL;
 }
 
-static void delete_quietly(const struct runtime *rt, const char *id)
-{
-	char *argv[] = { (char *)rt->path, "--root", (char *)rt->root, "delete", "--force",
-			 (char *)id, NULL };
-
-	run_cmd(rt, argv, -1);
-}
-
 /* config.json from `ember spec`, edited: absolute read-only rootfs, no terminal, /bin/true.
  * ociVersion 1.0.2: crun 1.8.1 refuses anything but 1.0.x ("unknown version specified"), and the
  * default spec uses nothing newer. */
@@ -207,7 +142,7 @@ static void make_bundle(struct variant *v)
 
 	if (mkdir(v->bundle, 0755) < 0)
 		die("mkdir %s", v->bundle);
-	if (run_cmd(NULL, argv, 2) != 0)
+	if (run_cmd(&rts[RT_EMBER], argv, 2) != 0)
 		die("ember spec --bundle %s failed", v->bundle);
 	snprintf(cfg, sizeof(cfg), "%s/config.json", v->bundle);
 	c = json_load_file(cfg, 0, &jerr);
@@ -236,58 +171,27 @@ static void make_bundle(struct variant *v)
 	json_decref(c);
 }
 
-/* crun 1.8.1 on a hybrid host whose cgroup2 has controllers: see the header comment. */
-static void crun_mntns(struct runtime *rt)
+/* crun's line in this report's words; peer_init ran it in a private mount namespace if the host
+ * needs it (see the header comment). */
+static void crun_config(struct peer_rt *rt)
 {
-	char buf[256] = "";
-	struct em_err err = { 0 };
-	struct statfs sf;
-	int host, e = 0;
-
-	if (statfs("/sys/fs/cgroup/unified", &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+	if (!rt->cg2_controllers[0])
 		return;
-	if (em_read_small_at(AT_FDCWD, "/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf),
-			     &err) <= 0 || buf[0] == '\n')
-		return;   /* no controllers on cgroup2: crun takes the host as it is */
-	buf[strcspn(buf, "\n")] = 0;
-
-	host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	if (host < 0) {
-		e = errno;
-		goto out;
-	}
-	if (unshare(CLONE_NEWNS) < 0) {
-		e = errno;
-		close(host);
-		goto out;
-	}
-	/* slave first: the tmpfs below must never propagate to the machine's namespace */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
-	    mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  "size=32m,mode=755") < 0)
-		e = errno;
-	else
-		rt->mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
-	if (setns(host, CLONE_NEWNS) < 0) {
-		perror("bench-run: setns back to the host mount namespace");
-		exit(1);
-	}
-	close(host);
-out:
 	if (rt->mntns >= 0)
 		snprintf(rt->config, sizeof(rt->config),
 			 "crun (cgroupfs manager) in a private mount ns with /sys/fs/cgroup/unified "
-			 "hidden (cgroup2 has controllers: %s; crun 1.8.1 refuses hybrid then)", buf);
+			 "hidden (cgroup2 has controllers: %s; crun 1.8.1 refuses hybrid then)",
+			 rt->cg2_controllers);
 	else
 		snprintf(rt->config, sizeof(rt->config),
-			 "crun as is (could not hide cgroup2 with controllers %s: %s)", buf,
-			 strerror(e));
+			 "crun as is (could not hide cgroup2 with controllers %s: %s)",
+			 rt->cg2_controllers, strerror(rt->mntns_err));
 }
 
 /* One untimed run per runtime: warms the page cache and, if it fails, shows why (stderr). */
 static void warm_up(enum rt which, const char *bundle)
 {
-	struct runtime *rt = &rts[which];
+	struct peer_rt *rt = &rts[which];
 	char id[64], log[PATH_MAX + 32], desc[64], *argv[16];
 	int fd, st;
 
@@ -297,15 +201,15 @@ static void warm_up(enum rt which, const char *bundle)
 	fd = open(log, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	run_argv(rt, which, bundle, id, argv);
 	st = run_cmd(rt, argv, fd);
-	rt->usable = st == 0;
-	if (!rt->usable) {
+	usable[which] = st == 0;
+	if (!usable[which]) {
 		char msg[512] = "";
 		ssize_t n = fd >= 0 ? pread(fd, msg, sizeof(msg) - 1, 0) : 0;
-		describe_status(st, desc, sizeof(desc));
+		peer_describe_status(st, desc, sizeof(desc));
 		msg[n > 0 ? n : 0] = 0;
 		msg[strcspn(msg, "\n")] = 0;
 		printf("# warm-up: %s run failed (%s): %s\n", rt->name, desc, msg);
-		delete_quietly(rt, id);
+		peer_delete(rt, id);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -315,7 +219,7 @@ static void warm_up(enum rt which, const char *bundle)
  * same command again (untimed, a new id) with stderr kept, so the report can say why. */
 static void diagnose(struct variant *v, enum rt which, int round)
 {
-	struct runtime *rt = &rts[which];
+	struct peer_rt *rt = &rts[which];
 	char id[64], log[PATH_MAX + 32], *argv[16];
 	int fd, st;
 
@@ -333,10 +237,10 @@ static void diagnose(struct variant *v, enum rt which, int round)
 		ssize_t n = fd >= 0 ? pread(fd, msg, sizeof(msg) - 1, 0) : 0;
 		msg[n > 0 ? n : 0] = 0;
 		msg[strcspn(msg, "\n")] = 0;
-		describe_status(st, d, sizeof(d));
+		peer_describe_status(st, d, sizeof(d));
 		snprintf(v->fail_msg[which], sizeof(v->fail_msg[which]),
 			 "first failure at round %d; run again: %s: %s", round, d, msg);
-		delete_quietly(rt, id);
+		peer_delete(rt, id);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -366,15 +270,9 @@ static int floor_run(const struct variant *v)
 {
 	int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
 		    (v->netns ? CLONE_NEWNET : 0) | SIGCHLD;
-	int status;
 	pid_t pid = clone(floor_child, floor_stack + sizeof(floor_stack), flags, NULL);
 
-	if (pid < 0)
-		return -errno;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return status;
+	return pid < 0 ? -errno : peer_wait(pid);
 }
 
 static void bench_variant(struct variant *v, int runs)
@@ -393,7 +291,7 @@ static void bench_variant(struct variant *v, int runs)
 				continue;
 			}
 			enum rt which = (enum rt)slot;
-			struct runtime *rt = &rts[which];
+			struct peer_rt *rt = &rts[which];
 			char id[64], *argv[16];
 
 			if (!rt->path[0])
@@ -412,7 +310,7 @@ static void bench_variant(struct variant *v, int runs)
 					v->fail_status[which][v->fails[which]] = st;
 				if (!v->fails[which]++)
 					diagnose(v, which, r);
-				delete_quietly(rt, id);
+				peer_delete(rt, id);
 			}
 		}
 	}
@@ -458,7 +356,7 @@ static void report_variant(const struct variant *v, int runs)
 		printf("  %s %u/%d", rts[i].name, v->fails[i], runs);
 		for (unsigned f = 0; f < v->fails[i] && f < MAX_FAIL_SHOWN; f++) {
 			char d[64];
-			describe_status(v->fail_status[i][f], d, sizeof(d));
+			peer_describe_status(v->fail_status[i][f], d, sizeof(d));
 			printf("%s%s", f ? ", " : " (", d);
 		}
 		if (v->fails[i])
@@ -481,93 +379,6 @@ static void remove_tree(const char *path)
 
 	if (em_rm_rf_at(AT_FDCWD, path, &err) < 0)
 		fprintf(stderr, "bench-run: remove %s: %s\n", path, err.msg);
-}
-
-/* Containers a runtime left in its root (a `run` that did not clean up after itself): count them,
- * delete them, then remove the root. */
-static unsigned cleanup_root(struct runtime *rt)
-{
-	unsigned left = 0;
-	DIR *d;
-
-	if (!rt->root[0] || strncmp(rt->root, "/run/ember-bench-", 17))
-		return 0;
-	d = opendir(rt->root);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
-			    strncmp(de->d_name, "ebr", 3))
-				continue;
-			left++;
-			delete_quietly(rt, de->d_name);
-		}
-		closedir(d);
-	}
-	remove_tree(rt->root);
-	return left;
-}
-
-/* The paths this process sits at in each hierarchy (runc creates a container's cgroup below its
- * own in a hierarchy where it is not at the root, e.g. memory:/some/slice here). */
-static size_t own_cgroup_paths(char out[][PATH_MAX], size_t max)
-{
-	FILE *f = fopen("/proc/self/cgroup", "re");
-	char line[PATH_MAX + 64];
-	size_t n = 0;
-
-	if (!f)
-		return 0;
-	while (n < max && fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, ':');
-		p = p ? strchr(p + 1, ':') : NULL;
-		if (!p)
-			continue;
-		p++;
-		p[strcspn(p, "\n")] = 0;
-		if (!strcmp(p, "/"))
-			continue;
-		bool dup = false;
-		for (size_t i = 0; i < n; i++)
-			dup |= !strcmp(out[i], p);
-		if (!dup)
-			snprintf(out[n++], PATH_MAX, "%s", p);
-	}
-	fclose(f);
-	return n;
-}
-
-/* Remove cgroups that crun/runc left, only those named exactly after one of this run's ids, at the
- * root of each hierarchy or below this process's own cgroup there. */
-static unsigned sweep_peer_cgroups(void)
-{
-	char own[16][PATH_MAX], hier[PATH_MAX + 256], p[3 * PATH_MAX];
-	size_t n_own = own_cgroup_paths(own, 16);
-	unsigned removed = 0;
-	struct dirent *de;
-	struct statfs sf;
-	DIR *d = opendir("/sys/fs/cgroup");
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(hier, sizeof(hier), "/sys/fs/cgroup/%s", de->d_name);
-		if (statfs(hier, &sf) < 0 ||
-		    (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC))
-			continue;
-		for (size_t i = 0; i < n_ids; i++) {
-			for (size_t o = 0; o <= n_own; o++) {
-				snprintf(p, sizeof(p), "%s%s/%s", hier, o < n_own ? own[o] : "",
-					 ids[i]);
-				if (rmdir(p) == 0)
-					removed++;
-			}
-		}
-	}
-	closedir(d);
-	return removed;
 }
 
 static unsigned remove_ember_parent(void)
@@ -625,16 +436,18 @@ int main(void)
 	snprintf(probe, sizeof(probe), "%s/bin/true", rootfs);
 	if (access(probe, X_OK) < 0)
 		die("%s: not built (make rootfs)", probe);
-	find_exe("crun", rts[RT_CRUN].path);
-	find_exe("runc", rts[RT_RUNC].path);
-	for (int i = 0; i < N_RT; i++)
-		snprintf(rts[i].root, PATH_MAX, "/run/ember-bench-%d-%s", (int)getpid(), rts[i].name);
+	for (int i = 0; i < N_RT; i++) {
+		char root[PATH_MAX];
+
+		snprintf(root, sizeof(root), "/run/ember-bench-%d-%s", (int)getpid(), rts[i].name);
+		if (i == RT_EMBER)
+			snprintf(rts[i].root, PATH_MAX, "%s", root);
+		else
+			peer_init(&rts[i], rts[i].name, root);
+	}
 	snprintf(rts[RT_EMBER].config, sizeof(rts[RT_EMBER].config),
 		 "ember --cgroup-parent " EMBER_CG_PARENT " run");
-	snprintf(rts[RT_RUNC].config, sizeof(rts[RT_RUNC].config), "plain runc run");
-	snprintf(rts[RT_CRUN].config, sizeof(rts[RT_CRUN].config), "plain crun run");
-	if (rts[RT_CRUN].path[0])
-		crun_mntns(&rts[RT_CRUN]);
+	crun_config(&rts[RT_CRUN]);
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ember-bench-run-XXXXXX");
 	if (!mkdtemp(tmpdir))
@@ -654,7 +467,7 @@ int main(void)
 		}
 		warm_up((enum rt)i, vars[0].bundle);
 		printf("# %s: %s (%s)%s\n", rts[i].name, rts[i].config, rts[i].path,
-		       rts[i].usable ? "" : " — warm-up failed, timed runs kept to count failures");
+		       usable[i] ? "" : " — warm-up failed, timed runs kept to count failures");
 	}
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
@@ -669,11 +482,11 @@ int main(void)
 	unsigned left[N_RT] = { 0 }, ember_cg, peer_cg;
 	for (int i = 0; i < N_RT; i++)
 		if (rts[i].path[0])
-			left[i] = cleanup_root(&rts[i]);
+			left[i] = peer_cleanup_root(&rts[i], "ebr");
 	ember_cg = remove_ember_parent();
-	peer_cg = sweep_peer_cgroups();
-	if (rts[RT_CRUN].mntns >= 0)
-		close(rts[RT_CRUN].mntns);
+	peer_cg = peer_sweep_cgroups(ids, n_ids);
+	for (int i = 0; i < N_RT; i++)
+		peer_fini(&rts[i]);
 	remove_tree(tmpdir);
 	printf("# leftovers cleaned: containers ember %u, crun %u, runc %u; ember cgroup dirs %u; "
 	       "peer cgroup dirs %u\n", left[RT_EMBER], left[RT_CRUN], left[RT_RUNC], ember_cg,

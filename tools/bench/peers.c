@@ -1,13 +1,14 @@
-/* tools/hostbench/peers.c — see peers.h. crun and runc as bench-host runs them.
+/* tools/bench/peers.c — see peers.h. crun and runc as bench-run and bench-host run them.
  *
  * crun 1.8.1 refuses every container on a hybrid host whose cgroup2 hierarchy has a controller
  * enabled ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2"), whatever
  * --cgroup-manager says. There it runs in a private mount namespace (slave propagation: nothing
  * leaks to the machine) where an empty tmpfs hides /sys/fs/cgroup/unified, so it sees a v1-only
  * host and uses the v1 hierarchies with its cgroupfs manager; the namespace and the tmpfs die
- * with the last fd. This repeats tools/bench/bench_run.c's setup, which is private to that file.
- * runc handles hybrid hosts: it runs as is. */
-#include "tools/hostbench/peers.h"
+ * with the last fd. (crun still makes a directory and writes a cgroup.procs file per container in
+ * that tmpfs, and leaves them: 32 MB is room for thousands of runs.) runc handles hybrid hosts: it
+ * runs as is. */
+#include "tools/bench/peers.h"
 #include "common/err.h"
 #include "common/fs.h"
 #include "tools/bench/stats.h"
@@ -34,11 +35,14 @@ extern char **environ;
 
 static bool find_exe(const char *name, char out[PATH_MAX])
 {
-	static const char *dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
-				      "/sbin", "/bin" };
+	const char *env = getenv("PATH");
+	char buf[4096];
 
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(out, PATH_MAX, "%s/%s", dirs[i], name);
+	/* root's sbin first: runc/crun live in /usr/sbin or /usr/bin depending on the package */
+	snprintf(buf, sizeof(buf), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:%s",
+		 env ? env : "");
+	for (char *save, *dir = strtok_r(buf, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, PATH_MAX, "%s/%s", dir, name);
 		if (access(out, X_OK) == 0)
 			return true;
 	}
@@ -46,9 +50,10 @@ static bool find_exe(const char *name, char out[PATH_MAX])
 	return false;
 }
 
-/* crun 1.8.1 on a hybrid host whose cgroup2 has controllers (see the top of this file and
- * tools/bench/bench_run.c): a private mount namespace, slave so nothing propagates back, where
- * an empty tmpfs hides /sys/fs/cgroup/unified. */
+/* crun 1.8.1 on a hybrid host whose cgroup2 has controllers (see the top of this file): a
+ * private mount namespace, slave so nothing propagates back, where an empty tmpfs hides
+ * /sys/fs/cgroup/unified. rt->cg2_controllers and rt->mntns_err say what happened, for a tool
+ * that words rt->config its own way. */
 static void crun_mntns(struct peer_rt *rt)
 {
 	char buf[256] = "";
@@ -61,8 +66,9 @@ static void crun_mntns(struct peer_rt *rt)
 		return;
 	if (em_read_small_at(AT_FDCWD, "/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf),
 			     &err) <= 0 || buf[0] == '\n')
-		return;
+		return;   /* no controllers on cgroup2: crun takes the host as it is */
 	buf[strcspn(buf, "\n")] = 0;
+	snprintf(rt->cg2_controllers, sizeof(rt->cg2_controllers), "%s", buf);
 	host = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (host < 0) {
 		e = errno;
@@ -71,6 +77,7 @@ static void crun_mntns(struct peer_rt *rt)
 		close(host);
 		host = -1;
 	} else {
+		/* slave first: the tmpfs below must never propagate to the machine's namespace */
 		if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
 		    mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 			  "size=32m,mode=755") < 0)
@@ -80,11 +87,13 @@ static void crun_mntns(struct peer_rt *rt)
 		/* stuck in the private namespace, everything after would run with cgroup2
 		 * hidden: nothing sensible is left to do */
 		if (setns(host, CLONE_NEWNS) < 0) {
-			perror("bench-host: setns back to the host mount namespace");
+			fprintf(stderr, "%s: setns back to the host mount namespace: %s\n",
+				program_invocation_short_name, strerror(errno));
 			exit(1);
 		}
 		close(host);
 	}
+	rt->mntns_err = e;
 	if (rt->mntns >= 0)
 		snprintf(rt->config, sizeof(rt->config), "crun run (cgroupfs manager) in a private "
 			 "mount ns with /sys/fs/cgroup/unified hidden (cgroup2 has controllers: %s)",
@@ -166,9 +175,8 @@ void peer_describe_status(int st, char *buf, size_t len)
 		snprintf(buf, len, "status %#x", st);
 }
 
-/* vfork+exec of argv (in the peer's mount namespace if it has one) with stdio on in/out/errfd;
- * the child only makes system calls (setns, dup2, execve). Returns the pid or -errno. */
-static pid_t spawn(const struct peer_rt *rt, char *const argv[], int in, int out, int errfd)
+/* The vfork child only makes system calls (setns, dup2, execve) before it execs or _exits. */
+pid_t peer_spawn(const struct peer_rt *rt, char *const argv[], int in, int out, int errfd)
 {
 	/* volatile: live across vfork (-Wclobbered) */
 	volatile int nsfd = rt->mntns, vin = in, vout = out, verr = errfd;
@@ -185,7 +193,7 @@ static pid_t spawn(const struct peer_rt *rt, char *const argv[], int in, int out
 	return pid < 0 ? -errno : pid;
 }
 
-static int wait_status(pid_t pid)
+int peer_wait(pid_t pid)
 {
 	int status;
 
@@ -214,7 +222,7 @@ int peer_run(const struct peer_rt *rt, const char *bundle, const char *payload_f
 		return -e;
 	}
 	t0 = bench_now_us();
-	pid = spawn(rt, argv, in, pipefd[1], errfd);
+	pid = peer_spawn(rt, argv, in, pipefd[1], errfd);
 	close(in);
 	close(pipefd[1]);
 	if (pid < 0) {
@@ -233,7 +241,7 @@ int peer_run(const struct peer_rt *rt, const char *bundle, const char *payload_f
 			n += (size_t)r;
 	}
 	close(pipefd[0]);
-	status = wait_status(pid);
+	status = peer_wait(pid);
 	*us = bench_now_us() - t0;
 	out[n] = 0;
 	*outlen = n;
@@ -249,10 +257,10 @@ void peer_delete(const struct peer_rt *rt, const char *id)
 
 	if (devnull < 0)
 		return;
-	pid = spawn(rt, argv, devnull, devnull, devnull);
+	pid = peer_spawn(rt, argv, devnull, devnull, devnull);
 	close(devnull);
 	if (pid > 0)
-		wait_status(pid);
+		peer_wait(pid);
 }
 
 unsigned peer_cleanup_root(const struct peer_rt *rt, const char *prefix)
@@ -276,7 +284,8 @@ unsigned peer_cleanup_root(const struct peer_rt *rt, const char *prefix)
 		closedir(d);
 	}
 	if (em_rm_rf_at(AT_FDCWD, rt->root, &err) < 0 && err.code != ENOENT)
-		fprintf(stderr, "bench-host: remove %s: %s\n", rt->root, err.msg);
+		fprintf(stderr, "%s: remove %s: %s\n", program_invocation_short_name, rt->root,
+			err.msg);
 	return left;
 }
 

@@ -24,7 +24,7 @@
  * same limits added (memory 1,769 MB, CPU quota 100 ms per 100 ms, 1,024 pids) and the rootfs made
  * absolute; nothing else changes. crun 1.8.1 runs in a private mount namespace where a tmpfs
  * hides /sys/fs/cgroup/unified (it refuses hybrid hosts whose cgroup2 has a controller: see
- * peers.c); runc runs as is.
+ * tools/bench/peers.c); runc runs as is.
  *
  * Everything made here is removed at the end: the host is stopped with SIGTERM (its exit status
  * checked: 0), its cgroup parent ember-bench-host-<pid> (the freezer anchor thawed first), the
@@ -60,7 +60,7 @@
 #include "common/fs.h"
 #include "runtime/host/client.h"
 #include "tools/bench/stats.h"
-#include "tools/hostbench/peers.h"
+#include "tools/bench/peers.h"
 
 #define MEMORY_MB           1769u      /* one vCPU by the policy's reference point */
 #define CPU_PERIOD_US       100000     /* what the policy gives 1,769 MB: a full vCPU */
