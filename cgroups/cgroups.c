@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
@@ -546,6 +547,17 @@ int em_cg_clone_fd(struct em_cg *cg, struct em_err *err)
 	return fd;
 }
 
+int em_cg_delegate_procs(struct em_cg *cg, uid_t uid, gid_t gid, struct em_err *err)
+{
+	if (cg->unified_fd < 0)
+		return em_err_msg(err, EOPNOTSUPP, "cgroup %s: no unified hierarchy on this host to "
+				  "delegate", cg->path);
+	if (fchownat(cg->unified_fd, "cgroup.procs", uid, gid, 0) < 0)
+		return em_err_set(err, errno, "cgroup %s: chown cgroup.procs to %u:%u", cg->path,
+				  (unsigned)uid, (unsigned)gid);
+	return 0;
+}
+
 bool em_cg_needs_attach(const struct em_cg *cg)
 {
 	return !cg->root->ops->clone_into_complete;
@@ -723,31 +735,47 @@ static int child_names(int hier_fd, const char *parent, char ***names, size_t *n
 	return 0;
 }
 
-int em_cg_reap_children(struct em_cg_root *root, struct em_err *err)
+/* Kill and remove every cgroup below `rel` (relative to the parent; "" for the parent itself),
+ * deepest first: a template's subtree (runtime/host/template.h) nests its instances. */
+static int reap_below(struct em_cg_root *root, const char *rel, int depth, int *removed,
+		      struct em_err *err)
 {
-	char **names = NULL;
+	char **names = NULL, dir[PATH_MAX], sub[PATH_MAX];
 	size_t n = 0;
-	int ret = 0, removed = 0;
+	int ret = 0;
 
+	if (depth > 8)
+		return em_err_msg(err, ELOOP, "cgroup %s/%s: nested too deep", root->parent, rel);
+	snprintf(dir, sizeof(dir), "%s%s%s", root->parent, rel[0] ? "/" : "", rel);
 	if (root->unified_fd >= 0)
-		ret = child_names(root->unified_fd, root->parent, &names, &n, err);
+		ret = child_names(root->unified_fd, dir, &names, &n, err);
 	for (size_t i = 0; ret == 0 && i < root->n_hier; i++)
-		ret = child_names(root->hier_fd[i], root->parent, &names, &n, err);
+		ret = child_names(root->hier_fd[i], dir, &names, &n, err);
 	for (size_t i = 0; ret == 0 && i < n; i++) {
 		struct em_cg *cg;
 
-		ret = em_cg_open(root, names[i], &cg, err);
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", names[i]);
+		ret = reap_below(root, sub, depth + 1, removed, err);
+		if (ret == 0)
+			ret = em_cg_open(root, sub, &cg, err);
 		if (ret == 0) {
 			ret = em_cg_destroy(cg, true, err);
 			if (ret < 0)
 				em_cg_close(cg);
 			else
-				removed++;
+				(*removed)++;
 		}
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	return ret;
+}
+
+int em_cg_reap_children(struct em_cg_root *root, struct em_err *err)
+{
+	int removed = 0, ret = reap_below(root, "", 0, &removed, err);
+
 	if (ret < 0)
 		return em_err_prefix(err, "reap the cgroups below %s", root->parent);
 	return removed;

@@ -119,6 +119,14 @@ int em_cg_attach(struct em_cg *cg, pid_t pid, struct em_err *err);
  * not see it: the caller must em_cg_attach(child) before the child runs anything that needs the
  * limits (hold it on a pipe until then) — em_cg_needs_attach() says so. Pure v1: -EOPNOTSUPP. */
 int em_cg_clone_fd(struct em_cg *cg, struct em_err *err);
+/* Let `uid`/`gid` (an unprivileged process, e.g. a zygote template's user-namespace root) place
+ * processes with clone3(CLONE_INTO_CGROUP) or a cgroup.procs write: chowns the cgroup.procs file
+ * of this cgroup in the unified hierarchy, and nothing else. The kernel checks write access to the
+ * destination's cgroup.procs *and* to the common ancestor's, so delegate the subtree's top (the
+ * function's directory) and every leaf below it: the process can then move processes only
+ * between cgroups of that subtree. Limit files, the directories (no mkdir) and the v1 hierarchies
+ * stay root's. -EOPNOTSUPP on pure v1. */
+int em_cg_delegate_procs(struct em_cg *cg, uid_t uid, gid_t gid, struct em_err *err);
 /* True when a process placed with the em_cg_clone_fd fd still needs em_cg_attach (hybrid). */
 bool em_cg_needs_attach(const struct em_cg *cg);
 /* Apply the fields that are set; the others keep their current value. */

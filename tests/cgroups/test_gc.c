@@ -44,3 +44,53 @@ Test(cg_gc, removes_orphans_keeps_populated)
 	/* nothing left to collect: 0 */
 	cr_assert_eq(em_cg_gc(t_root, &err), 0);
 }
+
+/* A host restarted after a crash: nested cgroups (a zygote template's subtree) with processes in
+ * them are killed and removed, deepest first. */
+Test(cg_gc, reap_children_kills_and_removes_nested_cgroups)
+{
+	struct em_err err = { 0 };
+	struct em_cg *t, *i;
+	pid_t p1, p2;
+	int removed;
+
+	cr_assert_eq(em_cg_create(t_root, "z1-fn", NULL, &t, &err), 0, "%s", err.msg);
+	em_cg_close(t);
+	t = t_create("z1-fn/t", NULL);
+	i = t_create("z1-fn/i2", NULL);
+	p1 = t_spawn(t, t_sleep_forever, 0);
+	p2 = t_spawn(i, t_sleep_forever, 0);
+	t_forget(t);
+	t_forget(i);
+	em_cg_close(t);
+	em_cg_close(i);
+	removed = em_cg_reap_children(t_root, &err);
+	cr_assert_eq(removed, 3, "reaped %d (%s)", removed, err.msg);
+	cr_expect_not(exists("z1-fn/t"));
+	cr_expect_not(exists("z1-fn"));
+	t_reap(p1);
+	t_reap(p2);
+}
+
+/* Delegation to a template's uid: cgroup.procs of the unified hierarchy only. */
+Test(cg_gc, delegate_procs_chowns_cgroup_procs_only)
+{
+	struct em_err err = { 0 };
+	struct em_cg *cg = t_create("ember-test-deleg", NULL);
+	char path[512];
+	struct stat st;
+
+	cr_assert_eq(em_cg_delegate_procs(cg, 2113929300, 2113929300, &err), 0, "%s", err.msg);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s%s/ember-test-deleg/cgroup.procs",
+		 t_is_v2() ? "" : "unified/", t_parent);
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_expect_eq(st.st_uid, 2113929300);
+	cr_expect_eq(st.st_gid, 2113929300);
+	/* the directory (mkdir of sub-cgroups) and the limits stay root's */
+	*strrchr(path, '/') = '\0';
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_uid, 0);
+	snprintf(path, sizeof(path), "%s", t_knob_path(cg, "pids", "pids.max", "pids.max"));
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_expect_eq(st.st_uid, 0);
+}
