@@ -3,7 +3,7 @@
 # C examples are static binaries linked against the C SDK (built by sdk/build.mk); Python examples
 # are their handler files plus sdk/python/ember_fn.py, run by the host's /usr/bin/python3.
 EXAMPLES_C  := hello-c init-heavy-c spin probe
-EXAMPLES_PY := hello-python init-heavy-python
+EXAMPLES_PY := hello-python init-heavy-python probe-python
 EXAMPLE_BUNDLES := $(patsubst %,$(BUILD)/examples/%/config.json,$(EXAMPLES_C) $(EXAMPLES_PY))
 MKBUNDLE := tools/examples/mkbundle.py
 # The ember whose `spec` each config.json starts from.
@@ -29,9 +29,10 @@ endef
 # $(1): the example's name; its handler is handler.handler in examples/$(1)/handler.py
 define example_py
 $(BUILD)/examples/$(1)/config.json: $(wildcard examples/$(1)/*.py) sdk/python/ember_fn.py $(MKBUNDLE) \
-		| $(EXAMPLES_EMBER)
+		$(BUILD)/lib/libember_zygote.so | $(EXAMPLES_EMBER)
 	@$$(if $$(Q),echo "  BUNDLE  $$(@D)")
-	$$(Q)$(MKBUNDLE) --ember $(EXAMPLES_EMBER) --python sdk/python/ember_fn.py --handler handler.handler \
+	$$(Q)$(MKBUNDLE) --ember $(EXAMPLES_EMBER) --python sdk/python/ember_fn.py --zygote-lib $(BUILD)/lib/libember_zygote.so \
+		--handler handler.handler \
 		$$(@D) $(wildcard examples/$(1)/*.py)
 endef
 

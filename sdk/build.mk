@@ -3,7 +3,8 @@
 # sdk/python/ember_fn.py, copied into the Python bundles by examples/build.mk.
 EMBER_FN_LIB := $(BUILD)/lib/libember_fn.a
 
-$(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o $(BUILD)/obj/sdk/c/fn_json.o
+$(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o $(BUILD)/obj/sdk/c/fn_json.o \
+		$(BUILD)/obj/sdk/c/ember_zygote.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -13,3 +14,12 @@ $(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o $(BUILD)/obj/sdk/c/fn_json.o
 TEST_LDADD_sdk := $(EMBER_FN_LIB)
 $(BUILD)/tests/test-sdk: $(EMBER_FN_LIB) | examples
 $(BUILD)/obj/tests/sdk/%.o: CFLAGS += -DEMBER_SRCDIR='"$(CURDIR)"'
+
+# The zygote fork core as a shared object for the Python SDK (ctypes): copied into Python bundles
+# next to ember_fn.py.
+EMBER_ZYGOTE_SO := $(BUILD)/lib/libember_zygote.so
+all: $(EMBER_ZYGOTE_SO)
+$(EMBER_ZYGOTE_SO): sdk/c/ember_zygote.c sdk/c/ember_zygote.h sdk/c/ember_proto.h
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@ (shared)")
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fPIC -shared -o $@ sdk/c/ember_zygote.c

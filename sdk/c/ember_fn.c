@@ -7,6 +7,7 @@
  * init error, the reusable buffers) per process. */
 #include "ember_fn.h"
 #include "ember_proto.h"
+#include "ember_zygote.h"
 #include "fn_json.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -310,21 +312,51 @@ static int read_header(struct channel *ch, struct frame *f)
 
 /* THE READY POINT. Between invocations the instance is here and nowhere else: blocked in one
  * read() of the channel, on the only thread, with stdio flushed, the last answer sent and large
- * buffers freed. The host freezes the instance's cgroup here; a zygote template (a later protocol
- * version: frame types 16-31) will fork new instances from here, and ember_fn.after_fork will run
- * in the child before it reads on. Until then a frame of those types is a protocol error, like
- * any type an instance does not expect. */
+ * buffers freed. The host freezes the instance's cgroup here; a template forks new instances from
+ * here (EMBER_FORK, ember_zygote.h), and the child goes on from here too, as a new instance. */
 static int wait_for_request(struct channel *ch, struct frame *f)
 {
 	int r = read_header(ch, f);
 
 	if (r != CH_OK)
 		return r;
-	if (f->type != EMBER_INVOKE) {
+	if (f->type != EMBER_INVOKE && f->type != EMBER_FORK) {
 		snprintf(ch->why, sizeof(ch->why), "unexpected frame type %u from the host", f->type);
 		return CH_ERR;
 	}
 	return CH_OK;
+}
+
+/* In a forked instance: what must differ from its template and its siblings, then READY. libc's
+ * rand()/random() state is re-seeded from getrandom (a template that seeded it deterministically
+ * would otherwise give every instance the same sequence); the function's own state is its
+ * after_fork hook's job. */
+static int become_forked(const struct ember_fn *fn, struct channel *ch)
+{
+	struct emfn_buf out = { 0 };
+	unsigned seed = 0;
+	int r;
+
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	srand(seed);
+	srandom(seed);
+	if (fn->after_fork && fn->after_fork(fn->ctx) != 0) {
+		if (emfn_buf_printf(&out, "{\"errorType\":\"Function.AfterForkFailed\","
+				    "\"errorMessage\":\"after_fork returned non-zero\"}") < 0)
+			out.len = 0;
+		fflush(stdout);
+		fflush(stderr);
+		send_frame(ch, EMBER_INIT_ERROR, 0, out.p, out.len);
+		_exit(1);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if (emfn_buf_printf(&out, "{\"sdk\":\"c\",\"pid\":%d,\"forked\":true}", (int)getpid()) < 0)
+		out.len = 0;
+	r = send_frame(ch, EMBER_READY, 0, out.p, out.len);
+	emfn_buf_free(&out);
+	return r;
 }
 
 /* Read one INVOKE payload (f->len bytes) into req (+ m holding its metadata). */
@@ -417,6 +449,18 @@ static int run_instance(const struct ember_fn *fn, int fd)
 		r = wait_for_request(&ch, &f);
 		if (r != CH_OK)
 			break;
+		if (f.type == EMBER_FORK) {
+			char why[256];
+			int pid = ember_zygote_fork(ch.fd, f.id, f.len, why, sizeof(why));
+
+			if (pid == 0)
+				r = become_forked(fn, &ch);
+			else if (pid < 0 && !why[0])
+				r = CH_EOF; /* the host went away mid-request */
+			else if (pid < 0)
+				fprintf(stderr, "ember_fn: zygote fork failed: %s\n", why);
+			continue;
+		}
 		r = read_invoke(&ch, &f, &in, &req, &m);
 		if (r != CH_OK)
 			break;

@@ -88,12 +88,12 @@ struct ember_fn {
 	 * was written to resp; a non-zero return, or a call to ember_fn_error, answers ERROR (the
 	 * errorType "HandlerError" and "handler returned N" if ember_fn_error was not called). */
 	int (*handler)(const struct ember_fn_request *req, struct ember_fn_response *resp);
-	/* Reserved for zygote templates (a later issue and protocol version; never called yet):
-	 * a template is an initialised instance parked at the ready point, and each new instance
-	 * is a fork of it. after_fork will run in every forked instance before its first
-	 * invocation, to re-seed what must differ between instances: user-space random generators,
-	 * generated ids, per-instance temp file names, connections. Return 0, or non-zero to
-	 * fail the instance (INIT_ERROR). Leave NULL if the function's state needs no re-seeding. */
+	/* Zygote templates (sdk/c/ember_zygote.h): a template is an initialised instance parked at
+	 * the ready point, and each new instance is a fork of it. after_fork runs in every forked
+	 * instance before its READY, to re-seed what must differ between instances: user-space
+	 * random generators (the SDK already re-seeds libc's rand()/random()), generated ids,
+	 * per-instance temp file names, connections. Return 0, or non-zero to fail the instance
+	 * (INIT_ERROR; the host then starts one cold). NULL if nothing needs re-seeding. */
 	int (*after_fork)(void *ctx);
 	void *ctx;               /* handed to init, after_fork and (as req->ctx) the handler */
 };

@@ -28,8 +28,38 @@ enum ember_frame_type {
 				  Payload: JSON {"errorType": "...", "errorMessage": "..."} */
 	EMBER_INIT_ERROR = 5,  /* instance -> host: init failed (then the instance exits). id 0.
 				  Payload: JSON as EMBER_ERROR */
-	/* 16..31 are reserved for templates (zygote fork, snapshot) */
+	/* 16..31: templates (sdk/c/ember_zygote.h; snapshots will take more) */
+	EMBER_FORK = 16,       /* host -> template: make a new instance. id: the host's fork number.
+				  Payload: struct ember_fork_req, then its paths. The payload comes in
+				  its own sendmsg carrying the new instance's fds (SCM_RIGHTS, in
+				  enum ember_fork_fd order) */
+	EMBER_FORKED = 17,     /* template -> host: id as in FORK. Payload: i32 errno (0: the child
+				  exists and will send READY or INIT_ERROR on its own channel), then
+				  a message */
 };
+
+/* EMBER_FORK's fds, in this order. */
+enum ember_fork_fd {
+	EMBER_FORK_FD_CHANNEL = 0, /* the new instance's channel (it becomes the template's fd) */
+	EMBER_FORK_FD_LOG,         /* its stdout and stderr */
+	EMBER_FORK_FD_NETNS,       /* network namespace to join (owned by the template's userns) */
+	EMBER_FORK_FD_CGROUP,      /* cgroup directory for CLONE_INTO_CGROUP (unified hierarchy) */
+	EMBER_FORK_NFDS
+};
+
+#define EMBER_FORK_MAX_PATHS 4096u
+
+/* EMBER_FORK's payload; `paths_len` bytes follow: NUL-terminated entries, a letter then an
+ * absolute path below /proc: 'm' masked (hidden: /dev/null over a file, an empty read-only tmpfs
+ * over a directory), 'r' read-only. The new instance mounts its own /proc and applies them, as
+ * the runtime did for the template's. */
+struct ember_fork_req {
+	uint32_t tmp_mb;       /* size of its own /tmp (tmpfs) */
+	uint32_t paths_len;
+	uint64_t keep_caps;    /* capability bits it keeps (the function's own set); the template
+				  also holds CAP_SYS_ADMIN in its user namespace, the instance not */
+};
+_Static_assert(sizeof(struct ember_fork_req) == 16, "wire fork request is 16 bytes");
 
 /* One frame: this header, then `len` payload bytes. */
 struct ember_frame_hdr {

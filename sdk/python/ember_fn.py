@@ -41,11 +41,14 @@ Two modes, chosen by the environment (sdk/PROTOCOL.md):
 ``sys.stdout`` and ``sys.stderr`` are flushed before every answer, so what a handler printed
 reaches the host before its response.
 
-Zygote templates (a later protocol version) will fork new instances from an initialised one at
-the ready point (``Channel.wait_for_request``). State that must differ between instances (a
-seeded generator, generated ids, connections) is re-made with
-``os.register_at_fork(after_in_child=...)``, which Python runs in every forked child (``random``
-already re-seeds itself that way); the C SDK's equivalent is ``struct ember_fn.after_fork``.
+Zygote templates: a template (``EMBER_TEMPLATE=1`` in its environment) is an initialised
+instance parked at the ready point (``Channel.wait_for_request``); each EMBER_FORK from the host
+makes a new instance by forking it (``libember_zygote.so``, the C SDK's fork core, called through
+ctypes between ``PyOS_BeforeFork`` and ``PyOS_AfterFork_Child``/``_Parent``, exactly as
+``os.fork`` does). So ``os.register_at_fork(after_in_child=...)`` hooks run in every new instance:
+state that must differ between instances (a seeded generator, generated ids, connections) is
+re-made there (``random`` already re-seeds itself that way). The template must stay
+single-threaded. The C SDK's equivalent is ``struct ember_fn.after_fork``.
 """
 
 import gc
@@ -64,6 +67,7 @@ MAX_PAYLOAD = 64 * 1024 * 1024
 HEADER = struct.Struct("<IHHQQ")  # magic, version, type, id, len: 24 bytes
 META_LEN = struct.Struct("<I")
 READY, INVOKE, RESULT, ERROR, INIT_ERROR = 1, 2, 3, 4, 5
+FORK, FORKED = 16, 17  # templates (sdk/c/ember_proto.h); the C core answers FORKED itself
 CHANNEL_ENV = "EMBER_CHANNEL_FD"
 
 
@@ -222,12 +226,12 @@ class Channel:
     def wait_for_request(self):
         """THE READY POINT. Between invocations the instance is here and nowhere else: blocked
         in one read of the channel, stdout/stderr flushed, the last answer sent. The host
-        freezes the instance's cgroup here; a zygote template (a later protocol version, frame
-        types 16-31) will fork new instances from here, so the SDK starts no thread and keeps
-        no state that a fork would have to re-establish besides the channel. Until then a frame
-        of those types is a protocol error, like any type an instance does not expect.
+        freezes the instance's cgroup here, and a template forks new instances from here, so
+        the SDK starts no thread and keeps no state that a fork would have to re-establish
+        besides the channel.
 
-        Returns (id, payload) of the next INVOKE."""
+        Returns (type, id, payload) of the next INVOKE, or (FORK, id, length) of a FORK whose
+        payload (and descriptors) the fork core reads itself."""
         header = self._read_exact(HEADER.size, "header")
         magic, version, frame_type, frame_id, length = HEADER.unpack(header)
         if magic != MAGIC:
@@ -236,9 +240,68 @@ class Channel:
             raise ProtocolError(f"unsupported protocol version {version}")
         if length > MAX_PAYLOAD:
             raise ProtocolError(f"frame of {length} bytes is over the {MAX_PAYLOAD} byte limit")
+        if frame_type == FORK:
+            return FORK, frame_id, length
         if frame_type != INVOKE:
             raise ProtocolError(f"unexpected frame type {frame_type} from the host")
-        return frame_id, self._read_exact(length, "payload")
+        return INVOKE, frame_id, self._read_exact(length, "payload")
+
+
+def refuse_fork(channel, frame_id, length, why):
+    """Answer a FORK this process cannot do (no fork core): take its payload and descriptors off
+    the channel (closing them), then FORKED with ENOSYS and why. The instance carries on."""
+    import errno
+    import socket
+    sock = socket.socket(fileno=os.dup(channel.fd))
+    try:
+        got = 0
+        while got < length:
+            data, anc, _, _ = sock.recvmsg(length - got, socket.CMSG_SPACE(4 * 4))
+            for level, kind, fds in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    for i in range(0, len(fds) - len(fds) % 4, 4):
+                        os.close(int.from_bytes(fds[i:i + 4], sys.byteorder))
+            if not data:
+                raise HostGone()
+            got += len(data)
+    finally:
+        sock.close()
+    channel.send(FORKED, frame_id, struct.pack("<i", errno.ENOSYS) + why.encode()[:400])
+
+
+class Zygote:
+    """The template's fork, through the C SDK's fork core (sdk/c/ember_zygote.h)."""
+
+    def __init__(self):
+        import ctypes  # only templates pay for it
+        self._ctypes = ctypes
+        # next to this file in a bundle; EMBER_ZYGOTE_LIB names another (the SDK's tests)
+        path = os.environ.get("EMBER_ZYGOTE_LIB") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "libember_zygote.so")
+        self._lib = ctypes.PyDLL(path)  # PyDLL: the GIL stays held across the fork, as os.fork
+        self._lib.ember_zygote_fork.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64,
+                                                ctypes.c_char_p, ctypes.c_size_t]
+        self._lib.ember_zygote_fork.restype = ctypes.c_int
+        self._why = ctypes.create_string_buffer(256)
+
+    def fork(self, channel, frame_id, length):
+        """0 in the new instance, the child's pid in the template (or -errno if the fork
+        failed: the host was told). Raises HostGone if the channel broke."""
+        api = self._ctypes.pythonapi
+        api.PyOS_BeforeFork()
+        pid = self._lib.ember_zygote_fork(channel.fd, frame_id, length, self._why, 256)
+        if pid == 0:
+            api.PyOS_AfterFork_Child()  # at-fork hooks: random re-seeds itself, ...
+            os.set_inheritable(channel.fd, False)
+            os.environ.pop("EMBER_TEMPLATE", None)
+            return 0
+        api.PyOS_AfterFork_Parent()
+        if pid < 0 and not self._why.value:
+            raise HostGone()
+        if pid < 0:
+            print(f"ember_fn: zygote fork failed: {self._why.value.decode(errors='replace')}",
+                  file=sys.stderr, flush=True)
+        return pid
 
 
 def parse_invoke(frame_id, payload):
@@ -284,10 +347,29 @@ def run_instance(fd, spec):
             return 1
         # What init built is long-lived: move it out of the collector's generations, so GC
         # passes neither walk it nor (in forked instances, later) write to its pages.
+        zygote = None
+        if os.environ.get("EMBER_TEMPLATE") == "1":
+            try:
+                zygote = Zygote()  # loaded before READY: the first FORK does not pay for it
+            except OSError as exc:
+                print(f"ember_fn: template without a fork core: {exc}", file=sys.stderr,
+                      flush=True)
         gc.freeze()
         channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid()}))
         while True:
-            frame_id, payload = channel.wait_for_request()
+            frame_type, frame_id, payload = channel.wait_for_request()
+            if frame_type == FORK:
+                try:
+                    if zygote is None:
+                        zygote = Zygote()
+                except OSError as exc:
+                    refuse_fork(channel, frame_id, payload, f"no fork core: {exc}")
+                    continue
+                if zygote.fork(channel, frame_id, payload) == 0:
+                    zygote = None
+                    channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid(),
+                                                  "forked": True}))
+                continue
             event, context = parse_invoke(frame_id, payload)
             del payload
             frame_type, body = invoke(handler, event, context)

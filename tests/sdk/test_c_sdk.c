@@ -276,9 +276,9 @@ Test(c_sdk, a_frame_type_the_instance_does_not_expect_exits_2)
 {
 	start("probe", NULL);
 	inst_expect_ready(&in, "c");
-	/* 16: reserved for templates, not spoken by this version */
-	cr_assert_eq(inst_send(&in, 16, 0, NULL, 0), 0);
-	expect_protocol_error("unexpected frame type 16");
+	/* 18: reserved for templates, not spoken by this version */
+	cr_assert_eq(inst_send(&in, 18, 0, NULL, 0), 0);
+	expect_protocol_error("unexpected frame type 18");
 }
 
 Test(c_sdk, a_metadata_length_past_the_frame_exits_2)

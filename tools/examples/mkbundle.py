@@ -80,6 +80,8 @@ def main():
     kind = ap.add_mutually_exclusive_group(required=True)
     kind.add_argument("--c", metavar="BINARY", help="a static binary built against libember_fn")
     kind.add_argument("--python", metavar="SDK", help="sdk/python/ember_fn.py")
+    ap.add_argument("--zygote-lib", metavar="SO",
+                   help="libember_zygote.so, the fork core for templates (Python bundles)")
     ap.add_argument("--handler", help="Python: MODULE.FUNCTION")
     ap.add_argument("--env", action="append", default=[], metavar="K=V", help="add to process.env")
     ap.add_argument("outdir")
@@ -102,6 +104,8 @@ def main():
         args, env = [f"{TASK}/{name}"], []
     else:
         shutil.copy2(a.python, os.path.join(rootfs, SDK_DIR[1:], "ember_fn.py"))
+        if a.zygote_lib:
+            shutil.copy2(a.zygote_lib, os.path.join(rootfs, SDK_DIR[1:], "libember_zygote.so"))
         for f in a.files:
             shutil.copy2(f, os.path.join(task, os.path.basename(f)))
         args = ["/usr/bin/python3", f"{SDK_DIR}/ember_fn.py", a.handler]

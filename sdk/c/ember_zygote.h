@@ -1,0 +1,35 @@
+/* sdk/c/ember_zygote.h — the template side of a zygote fork (sdk/PROTOCOL.md, "Templates").
+ *
+ * A template is an initialised instance parked at the SDK's ready point, inside a user namespace
+ * of its own in which it holds CAP_SYS_ADMIN. When the host sends EMBER_FORK, the SDK calls
+ * ember_zygote_fork(), which clone3()s a child straight into new pid/mount/uts/ipc namespaces and
+ * (where the kernel allows) into the instance's cgroup, and makes the child a fresh instance:
+ *   - joins the network namespace the host sent (from a pool owned by the template's userns);
+ *   - mounts its own /proc (its pid namespace's), re-applies the masked and read-only paths,
+ *     and mounts its own empty tmpfs on /tmp;
+ *   - takes the host's channel as its channel fd and the host's log pipe as stdout and stderr;
+ *   - drops every capability the function does not have (CAP_SYS_ADMIN above all), for good
+ *     (no_new_privs is inherited, so an exec cannot bring them back);
+ *   - restores SIGCHLD (the template ignores it so its exited children are reaped at once).
+ * Everything else — the function's initialised memory, its open files — it inherits copy-on-write.
+ * The caller then re-seeds what must differ per instance and sends READY on the channel.
+ *
+ * Shared by both SDKs: linked into libember_fn.a, and built as libember_zygote.so, which the
+ * Python SDK calls through ctypes between PyOS_BeforeFork and PyOS_AfterFork_*.
+ * The template must be single-threaded: the child gets only the calling thread. */
+#ifndef EMBER_ZYGOTE_H
+#define EMBER_ZYGOTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Handle one EMBER_FORK whose header has been read from `chan` (its payload, payload_len bytes,
+ * and fds follow). `id` is the header's id (echoed in EMBER_FORKED).
+ *  > 0: in the template: the child's pid (in the template's pid namespace); FORKED was sent.
+ *  = 0: in the child: it is the new instance; `chan` is now its channel (same number).
+ *  < 0: in the template: -errno. If *why is set the fork itself failed (FORKED carried it, the
+ *       template carries on); if it is empty, the channel to the host failed (stop).
+ * In the child a failed setup step sends INIT_ERROR on the new channel and _exit(1)s. */
+int ember_zygote_fork(int chan, uint64_t id, uint64_t payload_len, char *why, size_t why_cap);
+
+#endif
