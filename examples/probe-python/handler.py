@@ -5,6 +5,7 @@ zygote templates use it). The payload is a command:
                 (hex): two instances forked from one template must differ
   pid           {"pid": its pid, "initPid": the pid that ran the import, "procs": the pids in /proc}
   tmp           {"tmp": the names in /tmp}
+  shm NAME      create /dev/shm/NAME, then {"shm": the names in /dev/shm}
   write NAME    create /tmp/NAME, then as tmp
   sleep MS      sleep, then {"slept": MS}
 
@@ -32,15 +33,21 @@ def handler(event, context):
         out = {"random": f"{random.getrandbits(128):032x}", "urandom": os.urandom(16).hex()}
     elif cmd == "pid":
         out = {"pid": os.getpid(), "initPid": INIT_PID, "procs": _procs()}
-    elif cmd == "write" and arg:
-        with open(os.path.join("/tmp", os.path.basename(arg[0])), "w") as f:
+    elif cmd == "write":
+        name = arg[0] if arg else os.urandom(8).hex()
+        with open(os.path.join("/tmp", os.path.basename(name)), "w") as f:
             f.write("x")
         out = {"tmp": sorted(os.listdir("/tmp"))}
+    elif cmd == "shm":
+        name = arg[0] if arg else os.urandom(8).hex()
+        with open(os.path.join("/dev/shm", os.path.basename(name)), "w") as f:
+            f.write("x")
+        out = {"shm": sorted(os.listdir("/dev/shm"))}
     elif cmd == "tmp":
         out = {"tmp": sorted(os.listdir("/tmp"))}
     elif cmd == "sleep" and arg:
         time.sleep(int(arg[0]) / 1000)
         out = {"slept": int(arg[0])}
     else:
-        raise ValueError(f"unknown command {cmd!r} (rand, pid, tmp, write NAME, sleep MS)")
+        raise ValueError(f"unknown command {cmd!r} (rand, pid, tmp, write NAME, shm NAME, sleep MS)")
     return json.dumps(out)

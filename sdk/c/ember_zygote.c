@@ -20,6 +20,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+
+#ifndef MQUEUE_MAGIC
+#define MQUEUE_MAGIC 0x19800202 /* include/uapi/linux/magic.h since 6.x; ipc/mqueue.c before */
+#endif
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -146,6 +152,22 @@ static void child_proc(int chan, const char *paths, size_t len)
 	}
 }
 
+/* /dev/shm and /dev/mqueue, if the template has them, are the template's filesystems: shared and
+ * writable between every fork. Each instance gets fresh ones (the mqueue one of its own ipc
+ * namespace), as a cold instance does. */
+static void child_ipc_mounts(int chan)
+{
+	const unsigned long f = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	struct statfs sf;
+
+	if (statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC &&
+	    mount("shm", "/dev/shm", "tmpfs", f, "mode=1777,size=65536k") < 0)
+		child_fail(chan, "mount its own /dev/shm: %s", strerror(errno));
+	if (statfs("/dev/mqueue", &sf) == 0 && sf.f_type == MQUEUE_MAGIC &&
+	    mount("mqueue", "/dev/mqueue", "mqueue", f, NULL) < 0)
+		child_fail(chan, "mount its own /dev/mqueue: %s", strerror(errno));
+}
+
 static void child_caps(int chan, uint64_t keep)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -175,6 +197,7 @@ static void child_setup(int chan, const int *fds, const struct ember_fork_req *r
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(newchan, "make its mounts private: %s", strerror(errno));
 	child_proc(newchan, paths, req->paths_len);
+	child_ipc_mounts(newchan);
 	snprintf(opts, sizeof(opts), "mode=1777,size=%um", req->tmp_mb ? req->tmp_mb : 64);
 	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
 		child_fail(newchan, "mount its own /tmp: %s", strerror(errno));
