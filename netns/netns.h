@@ -39,6 +39,36 @@
  * (never reused: only their teardown is delayed); fork such children from a process without a
  * pool, or close the pool's fds in them.
  *
+ * Pools owned by a user namespace (em_netns_pool_cfg.in_userns) — for zygote templates. A zygote
+ * template runs in its own user namespace (root inside, an unprivileged uid outside), and the
+ * instances forked from it join a ready namespace with setns(fd, CLONE_NEWNET). The kernel allows
+ * that only with CAP_SYS_ADMIN in the user namespace that *owns* the network namespace, and a
+ * namespace is owned by the user namespace of the task that creates it: namespaces made by the
+ * host's threads (owned by the host's user namespace) are out of the instances' reach (EPERM).
+ * So such a pool's namespaces must be created by a task inside the template's user namespace, and
+ * a multi-threaded process cannot setns() into a user namespace (EINVAL). Each such pool therefore
+ * has one helper process, "ember-netns": a clone of the host made by the pool's refill thread (so
+ * PR_SET_PDEATHSIG kills it with that thread, i.e. with the pool or the host), single-threaded,
+ * which setns()es into the user namespace (gaining every capability there, none outside), and per
+ * request from the pool unshare(CLONE_NEWNET)s, sets lo up, and sends the namespace's fd back over
+ * a socketpair (SCM_RIGHTS); it then returns to a "parking" namespace of its own, so it never keeps
+ * a namespace it handed out alive. Bridge mode is configured by the pool thread in the host, as
+ * for other pools: root in the host's user namespace is privileged over every descendant user
+ * namespace, so the host enters the namespace with setns and creates the veth pair (node side in
+ * the node namespace, which stays owned by the host's user namespace). The helper is respawned by
+ * the refill thread if it dies, and em_netns_pool_destroy ends it (EOF on its socket) and reaps it.
+ * Its cost: one clone of the host per pool (and per respawn): page tables are copied (~0.3 ms for
+ * a small process, ~8 ms with 512 MB resident on this VM), and the helper keeps the host's memory
+ * image of that moment copy-on-write, so each page the host writes later is copied once (a fault
+ * and up to that much memory again) — create such pools early, while the host is small. Then
+ * setns into the user namespace (~0.3 ms) and the parking namespace: em_netns_pool_new returns
+ * ~2 ms later for a small host. One process and one parking namespace per pool. Per namespace,
+ * creation inside a child user namespace costs what it costs on a thread (~0.2-0.4 ms here), plus
+ * a request/reply round trip (two context switches, an fd passed; ~0.1-0.2 ms). Requests are
+ * serialised: a miss on a caller's thread may wait behind a creation of the refill thread.
+ * A namespace owned by the host's own user namespace needs no helper: a pool given that one is an
+ * ordinary pool.
+ *
  * For short-lived processes (the `ember` OCI CLI) em_netns_pool_dir_* keep ready namespaces
  * bind-mounted under a state directory (e.g. /run/ember/netns-pool/ember-<pid>-<n>); a claim opens
  * an entry and unmounts it: umount2 succeeds for exactly one claimer, so the claim is lock-free.
@@ -50,6 +80,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct em_err;
 struct em_netns_pool;
@@ -140,6 +171,12 @@ struct em_netns_pool_cfg {
 	unsigned size;               /* ready namespaces to keep; default 8 */
 	enum em_netns_mode mode;     /* NONE or BRIDGE */
 	struct em_netns_bridge *bridge; /* BRIDGE mode: borrowed, must outlive the pool */
+	int userns_fd;               /* >= 0 with in_userns: namespaces are created owned by this user
+				      * namespace (an fd of /proc/<pid>/ns/user; the pool dups it). The
+				      * host needs CAP_SYS_ADMIN over it (root in an ancestor user
+				      * namespace). See "Pools owned by a user namespace" above. */
+	bool in_userns;              /* set to use userns_fd (a zero-initialised cfg keeps namespaces
+				      * owned by the host's user namespace: fd 0 is a valid fd) */
 };
 
 struct em_netns_pool_stats {
@@ -150,9 +187,12 @@ struct em_netns_pool_stats {
 	uint64_t failures;           /* background creations that failed (last error kept) */
 	unsigned ready;              /* in the pool now */
 	unsigned pending_destroy;    /* released, not yet destroyed */
+	pid_t helper_pid;            /* an in_userns pool's helper process while one runs, else 0 */
 };
 
-/* Start the pool and its refill thread; it fills in the background (see em_netns_pool_wait). */
+/* Start the pool and its refill thread; it fills in the background (see em_netns_pool_wait). With
+ * in_userns, it also checks that userns_fd is a user namespace and returns once the helper process
+ * has entered it (or with the helper's error). */
 int em_netns_pool_new(const struct em_netns_pool_cfg *cfg, struct em_netns_pool **out,
 		      struct em_err *err);
 /* Take a ready namespace: O(1) under a mutex. If the pool is empty, creates one on the calling

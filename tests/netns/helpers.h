@@ -36,7 +36,51 @@ static inline int count_dir(const char *path)
 	return n - (strcmp(path, "/proc/self/fd") == 0); /* the DIR's own fd */
 }
 static inline int count_fds(void) { return count_dir("/proc/self/fd"); }
-static inline int count_threads(void) { return count_dir("/proc/self/task"); }
+
+/* Threads of this process, not counting exiting ones: pthread_join returns as soon as the kernel
+ * clears the thread's tid (in exit_mm), a moment before the thread leaves /proc/self/task. By then
+ * it has (or is about to have) no mm, which its statm shows as a size of 0: such a thread is gone
+ * for the tests' purpose. A short wait covers the instructions between the two. */
+static inline int count_live_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char path[64], buf[64];
+		ssize_t l;
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/statm", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone since readdir */
+		l = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[l > 0 ? l : 0] = 0;
+		n += l > 0 && buf[0] != '0';
+	}
+	closedir(d);
+	return n;
+}
+
+static inline int count_threads(void)
+{
+	int n = count_live_threads(), prev = -1;
+
+	/* Settled: two equal counts 1 ms apart (an exiting thread drops its mm within that). */
+	for (int i = 0; i < 50 && n != prev; i++) {
+		usleep(1000);
+		prev = n;
+		n = count_live_threads();
+	}
+	return n;
+}
 
 /* Lines of /proc/self/mountinfo that mention needle. */
 static inline int count_mounts(const char *needle)
