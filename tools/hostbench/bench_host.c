@@ -10,14 +10,28 @@
  *
  * Per function (hello-c, hello-python, init-heavy-c, init-heavy-python), every round runs, in an
  * order that rotates so a noisy neighbour on this shared machine hits everyone alike:
- *  - ember: PUT the same spec again (a new version; the answer comes once a pre-made sandbox is
- *    parked; untimed, reported apart), then the first invocation, which must be `cold`; the host
- *    is then left to refill its pool (untimed) and a batch of invocations of the now idle
- *    instance follows, each `warm`;
+ *  - ember cold: PUT the same spec again with "template": "off" (a new version; the answer comes
+ *    once a pre-made sandbox is parked; untimed, reported apart), then the first invocation,
+ *    which must be `cold`; the host is then left to refill its pool (untimed) and a batch of
+ *    invocations of the now idle instance follows, each `warm`. "off", because the default
+ *    ("auto") would make a template in the background after the cold start: a second init of
+ *    the function landing in the samples that follow;
+ *  - ember zygote: PUT the spec with "template": "provisioned" (untimed, reported apart: the
+ *    answer comes once the template has run the function's init), wait until a fork slot is
+ *    parked and nothing is starting, then time one invocation, which must be `zygote`: a new
+ *    instance forked from the template (clone3 in the SDK) instead of an exec and an init; the
+ *    host's refill of its fork slot is awaited (untimed) before anything else runs;
  *  - one `crun run` and one `runc run`.
- * Cold starts also record the host's Ember-Init-Ms (sandbox go to the function's READY). Then
- * warm throughput: hello-c, 2 and 4 client threads, each on its own connection (opened before
- * the first invocation), after a warm-up that gives every client an idle instance.
+ * Cold starts also record the host's Ember-Init-Ms (sandbox go to the function's READY: exec and
+ * init), zygote starts theirs (FORK sent to the forked child's READY), and the template's own
+ * init time as GET shows it. Then warm throughput: hello-c (template off), 2 and 4 client
+ * threads, each on its own connection (opened before the first invocation), after a warm-up that
+ * gives every client an idle instance.
+ *
+ * Goals checked at the end (medians): hello-c warm <= 300 us; hello-c cold >= 20x faster than
+ * `crun run`; hello-python zygote <= 3 ms end to end; init-heavy-c and init-heavy-python zygote
+ * start (Ember-Init-Ms) >= 100x faster than their cold start's (the end-to-end ratio is printed
+ * next to it).
  *
  * Every function gets 1,769 MB: one vCPU by the CPU-follows-memory policy (cgroups/policy.c), and
  * enough for init-heavy's 256 MB table. The peers' bundle is the example's config.json with the
@@ -88,8 +102,11 @@ struct fn_bench {
 	size_t expect_len;
 	int rounds;
 	struct bench_samples cold, warm, init_ms, deploy_ms, peer[N_PEER];
-	unsigned cold_fail, warm_fail, peer_fail[N_PEER];
-	char cold_msg[400], warm_msg[400], peer_msg[N_PEER][400];
+	/* zygote rounds: end to end, Ember-Init-Ms (the fork), the provisioned deploy, and the
+	 * template's init as GET reports it */
+	struct bench_samples zyg, zyg_ms, zyg_deploy_ms, tmpl_init_ms;
+	unsigned cold_fail, warm_fail, zyg_fail, peer_fail[N_PEER];
+	char cold_msg[400], warm_msg[400], zyg_msg[400], peer_msg[N_PEER][400];
 	bool ran;
 };
 
@@ -383,9 +400,12 @@ static int request(struct hb *b, const char *method, const char *path, const voi
 	return 0;
 }
 
-static int deploy(struct hb *b, struct fn_bench *f, const char *name, char *msg, size_t msglen)
+/* PUT the function's spec; tmpl is its "template" setting ("off" or "provisioned"). */
+static int deploy(struct hb *b, struct fn_bench *f, const char *name, const char *tmpl, char *msg,
+		  size_t msglen)
 {
-	json_t *j = json_pack("{s:s,s:i}", "bundle", f->bundle, "memoryMb", (json_int_t)MEMORY_MB);
+	json_t *j = json_pack("{s:s,s:i,s:s}", "bundle", f->bundle, "memoryMb",
+			      (json_int_t)MEMORY_MB, "template", tmpl);
 	char *body = json_dumps(j, JSON_COMPACT), path[128];
 	struct em_client_resp r;
 	int ret;
@@ -415,26 +435,94 @@ static void remove_fn(struct hb *b, const char *name)
 		fprintf(stderr, "bench-host: DELETE %s: HTTP %d: %.300s\n", path, r.status, r.body);
 }
 
-/* After a cold start the host parks a new sandbox in the background: wait for it (and nothing
- * else starting) so that work does not land in the next timed sample. */
-static void wait_pool_full(struct hb *b, const char *name)
+/* Whether one of the version's parked instances is a fork slot of its template: listed as
+ * z<N>-<name>/i<M>, pid -1 until forked (API.md). */
+static bool fork_slot_parked(json_t *desc)
 {
-	char path[128], msg[400];
+	size_t i;
+	json_t *in;
+
+	json_array_foreach(json_object_get(desc, "instanceList"), i, in) {
+		const char *id = json_string_value(json_object_get(in, "id"));
+		const char *st = json_string_value(json_object_get(in, "state"));
+
+		if (id && st && !strcmp(st, "parked") && id[0] == 'z' && strchr(id, '/'))
+			return true;
+	}
+	return false;
+}
+
+/* After a deploy or a cold start the host parks a new sandbox (or, for a version with a
+ * template, prepares a fork slot) in the background: wait for it, and nothing else starting, so
+ * that work does not land in the next timed sample. fork_slot: the parked one must be a fork
+ * slot and the template ready; its initMs goes to *tmpl_init_ms if asked. Returns false if that
+ * did not happen within ~10 s (the reason in msg). */
+static bool wait_pool_full(struct hb *b, const char *name, bool fork_slot, double *tmpl_init_ms,
+			   char *msg, size_t msglen)
+{
+	char path[128];
 	struct em_client_resp r;
 
 	snprintf(path, sizeof(path), "/v1/functions/%s", name);
-	for (int i = 0; i < 2500 && !stop_now(); i++) {
-		if (request(b, "GET", path, NULL, 0, &r, msg, sizeof(msg)) < 0 || r.status != 200)
-			return;
+	snprintf(msg, msglen, "no %s parked within 10 s", fork_slot ? "fork slot" : "sandbox");
+	for (double end = bench_now_us() + 10e6; bench_now_us() < end && !stop_now();) {
+		if (request(b, "GET", path, NULL, 0, &r, msg, msglen) < 0)
+			return false;
+		if (r.status != 200) {
+			snprintf(msg, msglen, "GET %s: HTTP %d: %.300s", path, r.status, r.body);
+			return false;
+		}
 		json_t *j = json_loadb(r.body, r.len, 0, NULL);
-		json_t *in = json_object_get(j, "instances");
+		json_t *in = json_object_get(j, "instances"), *t = json_object_get(j, "template");
 		json_int_t parked = json_integer_value(json_object_get(in, "parked"));
 		json_int_t starting = json_integer_value(json_object_get(in, "starting"));
+		const char *tstate = json_string_value(json_object_get(t, "state"));
+		bool done = parked >= 1 && starting == 0;
+
+		if (done && fork_slot) {
+			done = tstate && !strcmp(tstate, "ready") && fork_slot_parked(j);
+			if (done && tmpl_init_ms)
+				*tmpl_init_ms = json_number_value(json_object_get(t, "initMs"));
+		}
 		json_decref(j);
-		if (parked >= 1 && starting == 0)
-			return;
+		if (done) {
+			msg[0] = 0;
+			return true;
+		}
 		sleep_ms(2);
 	}
+	return false;
+}
+
+/* A failed invocation's evidence: the end of what the function wrote (its init's traceback,
+ * say), from the host's log of that request, added to msg. */
+static void append_log_tail(struct em_client *c, const char *name, const char *rid, char *msg,
+			    size_t msglen)
+{
+	char path[256];
+	struct em_client_resp r;
+	struct em_err err = { 0 };
+	size_t used = strlen(msg);
+
+	snprintf(path, sizeof(path), "/v1/functions/%s/logs?requestId=%s", name, rid);
+	if (call(c, "GET", path, NULL, NULL, 0, &r, &err) < 0 || r.status != 200)
+		return;
+	json_t *j = json_loadb(r.body, r.len, 0, NULL);
+	const char *log = json_string_value(json_object_get(json_array_get(j, 0), "log"));
+	size_t len = log ? strlen(log) : 0;
+
+	while (len && log[len - 1] == '\n')
+		len--;
+	if (len && used + 16 < msglen) {
+		size_t room = msglen - used - 16, from = len > room ? len - room : 0;
+
+		snprintf(msg + used, msglen - used, "; its log ends: %.*s", (int)(len - from),
+			 log + from);
+		for (char *p = msg + used; *p; p++)
+			if (*p == '\n')
+				*p = '|';
+	}
+	json_decref(j);
 }
 
 /* One invocation, timed end to end. Returns the time in µs, or <0 if it failed a check (the
@@ -458,8 +546,15 @@ static double invoke(struct fn_bench *f, struct em_client *c, const char *name,
 	t = bench_now_us() - t0;
 	start = em_client_header(c, "Ember-Start");
 	if (r.status != 200) {
-		snprintf(msg, msglen, "HTTP %d (%s): %.300s", r.status,
-			 em_client_header(c, "Ember-Function-Error") ?: "API error", r.body);
+		const char *id = em_client_header(c, "Ember-Request-Id");
+		char rid[64];
+
+		snprintf(rid, sizeof(rid), "%s", id ?: "");
+		snprintf(msg, msglen, "HTTP %d (%s, %s): %.200s", r.status,
+			 em_client_header(c, "Ember-Function-Error") ?: "API error", start ?: "-",
+			 r.body);
+		if (rid[0])
+			append_log_tail(c, name, rid, msg, msglen);
 		return -1;
 	}
 	if (want_start && (!start || strcmp(start, want_start))) {
@@ -530,7 +625,7 @@ static void ember_round(struct hb *b, struct fn_bench *f, int round)
 	double t0, t, init = -1;
 
 	t0 = bench_now_us();
-	if (deploy(b, f, f->name, msg, sizeof(msg)) < 0) {
+	if (deploy(b, f, f->name, "off", msg, sizeof(msg)) < 0) {
 		if (!f->cold_fail++)
 			snprintf(f->cold_msg, sizeof(f->cold_msg), "round %d: redeploy: %s", round, msg);
 		return;
@@ -545,7 +640,7 @@ static void ember_round(struct hb *b, struct fn_bench *f, int round)
 	bench_add(&f->cold, t);
 	if (init >= 0)
 		bench_add(&f->init_ms, init);
-	wait_pool_full(b, f->name);
+	wait_pool_full(b, f->name, false, NULL, msg, sizeof(msg));
 	for (int i = 0; i < b->warm_n && !stop_now(); i++) {
 		t = invoke(f, b->c, f->name, "warm", NULL, msg, sizeof(msg));
 		if (t < 0) {
@@ -557,14 +652,53 @@ static void ember_round(struct hb *b, struct fn_bench *f, int round)
 	}
 }
 
+/* A zygote start: deploy with a provisioned template (the answer comes after the template's
+ * init), wait for its fork slot, time one invocation (`zygote`), then let the host prepare the
+ * next slot. record: false for the warm-up, whose failure is only explained. Returns false if
+ * something failed (the first failure's reason in f->zyg_msg). */
+static bool zygote_round(struct hb *b, struct fn_bench *f, int round, bool record)
+{
+	char msg[400], what[48];
+	double t0, t, init = -1, tmpl_init = -1;
+
+	if (round < 0)
+		snprintf(what, sizeof(what), "warm-up");
+	else
+		snprintf(what, sizeof(what), "round %d", round);
+	t0 = bench_now_us();
+	if (deploy(b, f, f->name, "provisioned", msg, sizeof(msg)) < 0)
+		goto fail;
+	if (record)
+		bench_add(&f->zyg_deploy_ms, (bench_now_us() - t0) / 1000);
+	if (!wait_pool_full(b, f->name, true, &tmpl_init, msg, sizeof(msg)))
+		goto fail;
+	if (record && tmpl_init >= 0)
+		bench_add(&f->tmpl_init_ms, tmpl_init);
+	t = invoke(f, b->c, f->name, "zygote", &init, msg, sizeof(msg));
+	if (t < 0)
+		goto fail;
+	if (record) {
+		bench_add(&f->zyg, t);
+		if (init >= 0)
+			bench_add(&f->zyg_ms, init);
+	}
+	/* the host prepares another fork slot now: not in the next sample */
+	wait_pool_full(b, f->name, true, NULL, msg, sizeof(msg));
+	return true;
+fail:
+	if (!record || f->zyg_fail++ == 0)   /* the warm-up's message until a round fails */
+		snprintf(f->zyg_msg, sizeof(f->zyg_msg), "%s: %s", what, msg);
+	return false;
+}
+
 static void bench_fn(struct hb *b, struct fn_bench *f)
 {
 	char msg[400];
 	double init;
 
-	/* untimed: the first deploy, an invocation that fixes the expected answer, and one run of
-	 * each peer (page cache; a peer that cannot run at all says why here) */
-	if (deploy(b, f, f->name, msg, sizeof(msg)) < 0) {
+	/* untimed: the first deploy, an invocation that fixes the expected answer, one zygote
+	 * start and one run of each peer (page cache; one that cannot run at all says why here) */
+	if (deploy(b, f, f->name, "off", msg, sizeof(msg)) < 0) {
 		snprintf(f->cold_msg, sizeof(f->cold_msg), "first deploy: %s", msg);
 		f->cold_fail = (unsigned)f->rounds;
 		return;
@@ -576,6 +710,7 @@ static void bench_fn(struct hb *b, struct fn_bench *f)
 		return;
 	}
 	f->ran = true;
+	zygote_round(b, f, -1, false);   /* a failure's message is kept, not counted */
 	for (int p = 0; p < N_PEER; p++) {
 		if (!b->peers[p].path[0])
 			continue;
@@ -585,12 +720,15 @@ static void bench_fn(struct hb *b, struct fn_bench *f)
 		else
 			f->peer_fail[p] = 0;     /* ... but its message is kept */
 	}
+	/* slots: the peers, then ember cold (+ warm), then ember zygote */
 	for (int r = 0; r < f->rounds && !stop_now(); r++) {
-		for (int k = 0; k <= N_PEER; k++) {
-			int slot = (r + k) % (N_PEER + 1);   /* rotate who goes first */
+		for (int k = 0; k < N_PEER + 2 && !stop_now(); k++) {
+			int slot = (r + k) % (N_PEER + 2);   /* rotate who goes first */
 
 			if (slot == N_PEER)
 				ember_round(b, f, r);
+			else if (slot == N_PEER + 1)
+				zygote_round(b, f, r, true);
 			else if (b->peers[slot].path[0])
 				peer_round(b, f, (enum peer)slot, r);
 		}
@@ -668,7 +806,7 @@ static double throughput(struct hb *b, struct fn_bench *f, int threads, unsigned
 
 	*fails = 0;
 	msg[0] = 0;
-	if (deploy(b, f, name, msg, msglen) < 0)
+	if (deploy(b, f, name, "off", msg, msglen) < 0)   /* no template made mid-run */
 		return 0;
 	pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
 	for (int i = 0; i < threads; i++) {
@@ -677,7 +815,8 @@ static double throughput(struct hb *b, struct fn_bench *f, int threads, unsigned
 			die("%s", "pthread_create");
 	}
 	pthread_barrier_wait(&bar);   /* connected */
-	wait_pool_full(b, name);
+	wait_pool_full(b, name, false, NULL, msg, msglen);
+	msg[0] = 0;
 	sleep_ms(100);
 	pthread_barrier_wait(&bar);   /* warm-up starts */
 	pthread_barrier_wait(&bar);   /* timed part starts */
@@ -755,9 +894,10 @@ static void report_fn(struct hb *b, struct fn_bench *f)
 		bench_report(name, &f->peer[p], "us");
 	}
 	struct { const char *what; struct bench_samples *s; } rows[] = {
-		{ "ember cold (pooled)", &f->cold }, { "ember warm", &f->warm },
+		{ "ember cold (pooled)", &f->cold }, { "ember zygote", &f->zyg },
+		{ "ember warm", &f->warm },
 	};
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		bool any = false;
 
 		snprintf(name, sizeof(name), "%s: %s", f->name, rows[i].what);
@@ -772,10 +912,16 @@ static void report_fn(struct hb *b, struct fn_bench *f)
 	}
 	snprintf(name, sizeof(name), "%s: ember cold Ember-Init-Ms", f->name);
 	bench_report(name, &f->init_ms, "ms");
+	snprintf(name, sizeof(name), "%s: ember zygote Ember-Init-Ms", f->name);
+	bench_report(name, &f->zyg_ms, "ms");
 	snprintf(name, sizeof(name), "%s: redeploy until parked (untimed)", f->name);
 	bench_report(name, &f->deploy_ms, "ms");
-	printf("# %s failures: ember cold %u/%d, warm %u/%d", f->name, f->cold_fail, f->rounds,
-	       f->warm_fail, f->rounds * b->warm_n);
+	snprintf(name, sizeof(name), "%s: provisioned deploy (untimed)", f->name);
+	bench_report(name, &f->zyg_deploy_ms, "ms");
+	snprintf(name, sizeof(name), "%s: template init (GET initMs)", f->name);
+	bench_report(name, &f->tmpl_init_ms, "ms");
+	printf("# %s failures: ember cold %u/%d, zygote %u/%d, warm %u/%d", f->name, f->cold_fail,
+	       f->rounds, f->zyg_fail, f->rounds, f->warm_fail, f->rounds * b->warm_n);
 	for (int p = 0; p < N_PEER; p++) {
 		if (b->peers[p].path[0])
 			printf(", %s %u/%d", b->peers[p].name, f->peer_fail[p], f->rounds);
@@ -785,6 +931,9 @@ static void report_fn(struct hb *b, struct fn_bench *f)
 	printf("\n");
 	if (f->cold_msg[0])
 		printf("# %s ember cold: first failure: %s\n", f->name, f->cold_msg);
+	if (f->zyg_msg[0])
+		printf("# %s ember zygote: first failure%s: %s\n", f->name,
+		       f->zyg_fail ? "" : " (warm-up only)", f->zyg_msg);
 	if (f->warm_msg[0])
 		printf("# %s ember warm: first failure: %s\n", f->name, f->warm_msg);
 	for (int p = 0; p < N_PEER; p++)
@@ -793,31 +942,64 @@ static void report_fn(struct hb *b, struct fn_bench *f)
 			       f->peer_fail[p] ? "" : " (warm-up only)", f->peer_msg[p]);
 }
 
+/* A ratio a / b as "12.3x", or "-" when either side has no samples. */
+static void print_ratio(double a, double b, int width)
+{
+	if (a > 0 && b > 0)
+		printf(" %*.1fx", width - 1, a / b);
+	else
+		printf(" %*s", width, "-");
+}
+
 static void summary(struct fn_bench *fns, size_t n)
 {
-	printf("# summary: medians in ms, end to end; memory %u MB; peers: one `run` of the same "
-	       "bundle per invocation\n", MEMORY_MB);
-	printf("# %-18s %10s %8s %10s %10s %10s %9s %9s\n", "function", "ember cold", "init",
-	       "ember warm", "crun run", "runc run", "cold/crun", "cold/runc");
+	printf("# summary: medians in ms, end to end unless said; memory %u MB; init: cold "
+	       "Ember-Init-Ms (exec+init); zyg start: zygote Ember-Init-Ms (FORK to READY); peers: "
+	       "one `run` of the same bundle per invocation\n", MEMORY_MB);
+	printf("# %-18s %10s %8s %8s %9s %10s %10s %10s %9s %9s %11s\n", "function", "ember cold",
+	       "init", "zygote", "zyg start", "ember warm", "crun run", "runc run", "cold/crun",
+	       "cold/runc", "cold/zygote");
 	for (size_t i = 0; i < n; i++) {
 		struct fn_bench *f = &fns[i];
 		double cold = bench_median(&f->cold), crun = bench_median(&f->peer[P_CRUN]);
-		double runc = bench_median(&f->peer[P_RUNC]);
+		double runc = bench_median(&f->peer[P_RUNC]), zyg = bench_median(&f->zyg);
 
 		if (!f->rounds)
 			continue;
-		printf("# %-18s %10.2f %8.2f %10.3f %10.2f %10.2f", f->name, cold / 1000,
-		       bench_median(&f->init_ms), bench_median(&f->warm) / 1000, crun / 1000,
-		       runc / 1000);
-		if (cold > 0 && crun > 0)
-			printf(" %8.1fx", crun / cold);
-		else
-			printf(" %9s", "-");
-		if (cold > 0 && runc > 0)
-			printf(" %8.1fx", runc / cold);
-		else
-			printf(" %9s", "-");
+		printf("# %-18s %10.2f %8.2f %8.2f %9.3f %10.3f %10.2f %10.2f", f->name, cold / 1000,
+		       bench_median(&f->init_ms), zyg / 1000, bench_median(&f->zyg_ms),
+		       bench_median(&f->warm) / 1000, crun / 1000, runc / 1000);
+		print_ratio(crun, cold, 9);
+		print_ratio(runc, cold, 9);
+		print_ratio(cold, zyg, 11);
 		printf("\n");
+	}
+}
+
+/* The goals of the zygote templates (medians). */
+static void zygote_goals(struct fn_bench *fns, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct fn_bench *f = &fns[i];
+
+		if (!strcmp(f->name, "hello-python") && f->zyg.n) {
+			double z = bench_median(&f->zyg);
+
+			printf("# goal: zygote hello-python end to end p50 <= 3 ms: %s (median %.2f ms, "
+			       "p99 %.2f ms, n=%zu)\n", z <= 3000 ? "met" : "NOT met", z / 1000,
+			       bench_quantile(&f->zyg, 0.99) / 1000, f->zyg.n);
+		}
+		if (f->heavy && f->zyg_ms.n && f->init_ms.n) {
+			double cold = bench_median(&f->init_ms), zyg = bench_median(&f->zyg_ms);
+			double r = zyg > 0 ? cold / zyg : 0;
+
+			printf("# goal: %s zygote start >= 100x faster than its cold start (Ember-Init-Ms "
+			       "medians): %s (%.0fx: %.3f ms vs %.2f ms; end to end %.1fx: %.2f ms vs "
+			       "%.2f ms)\n", f->name, r >= 100 ? "met" : "NOT met", r, zyg, cold,
+			       bench_median(&f->zyg) > 0 ? bench_median(&f->cold) / bench_median(&f->zyg)
+							  : 0, bench_median(&f->zyg) / 1000,
+			       bench_median(&f->cold) / 1000);
+		}
 	}
 }
 
@@ -939,9 +1121,13 @@ int main(void)
 	printf("# timed: request to full response (ember: POST invoke; peers: fork+exec of `run` "
 	       "with the payload on stdin to stdout EOF and exit); rounds interleaved, order "
 	       "rotating\n");
-	printf("# cold: each round PUTs the same spec (a new version, answered once a sandbox is "
-	       "parked) and times the first invocation (Ember-Start: cold); warm: then %d "
-	       "invocations of the idle instance (Ember-Start: warm)\n", b.warm_n);
+	printf("# cold: each round PUTs the same spec with \"template\": \"off\" (a new version, "
+	       "answered once a sandbox is parked) and times the first invocation (Ember-Start: "
+	       "cold); warm: then %d invocations of the idle instance (Ember-Start: warm)\n",
+	       b.warm_n);
+	printf("# zygote: each round PUTs the spec with \"template\": \"provisioned\" (answered "
+	       "once the template ran the init), waits for a parked fork slot, and times one "
+	       "invocation (Ember-Start: zygote: forked from the template)\n");
 	for (int p = 0; p < N_PEER; p++) {
 		if (!b.peers[p].path[0])
 			printf("# %s: not installed, skipped\n", b.peers[p].name);
@@ -964,7 +1150,7 @@ int main(void)
 			continue;
 		bench_fn(&b, &fns[i]);
 		report_fn(&b, &fns[i]);
-		if (fns[i].cold_fail || fns[i].warm_fail || !fns[i].ran)
+		if (fns[i].cold_fail || fns[i].warm_fail || fns[i].zyg_fail || !fns[i].ran)
 			rc = 1;
 	}
 
@@ -1004,6 +1190,7 @@ int main(void)
 		       "(%.1fx: %.2f ms vs %.2f ms)\n", r >= 20 ? "met" : "NOT met", r,
 		       bench_median(&fns[0].cold) / 1000, bench_median(&fns[0].peer[P_CRUN]) / 1000);
 	}
+	zygote_goals(fns, n_fns);
 
 cleanup:
 	if (watchdog_started) {
@@ -1035,6 +1222,10 @@ cleanup:
 		bench_free(&fns[i].warm);
 		bench_free(&fns[i].init_ms);
 		bench_free(&fns[i].deploy_ms);
+		bench_free(&fns[i].zyg);
+		bench_free(&fns[i].zyg_ms);
+		bench_free(&fns[i].zyg_deploy_ms);
+		bench_free(&fns[i].tmpl_init_ms);
 		for (int p = 0; p < N_PEER; p++)
 			bench_free(&fns[i].peer[p]);
 	}
