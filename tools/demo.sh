@@ -2,8 +2,8 @@
 # make demo: ember as a function host, then as an OCI runtime, in under two minutes:
 #  1. `ember serve` on its own socket, run and data directories and cgroup parent; every example
 #     deployed with `ember fn deploy` and invoked through each start path the host has: cold (a
-#     pre-made sandbox execs the function, its init runs) and warm (the idle instance, frozen
-#     since its last invocation, is thawed); `ember fn invoke --verbose`, `ls`, `invocations`,
+#     pre-made sandbox execs the function, its init runs), warm (the idle instance, frozen
+#     since its last invocation, is thawed) and zygote (forked from the function's template); `ember fn invoke --verbose`, `ls`, `invocations`,
 #     `logs`, and the HTTP API with curl (if installed); then the host stops on SIGTERM.
 #  2. start latencies next to `crun run` / `runc run` of the same bundles: build/bench/bench-host
 #     with few rounds (EMBER_DEMO_ROUNDS, EMBER_DEMO_HEAVY_ROUNDS; `make bench` runs it in full).
@@ -135,6 +135,20 @@ echo "# spin at 885 MB = half a vCPU (CPU follows memory: 50 ms of CPU per 100 m
 inv spin 100
 inv spin 100
 inv probe "log a line from inside the function"
+
+say "zygote: a template runs the init once; new instances are forked from it (--template provisioned)"
+efn deploy init-heavy-c --bundle build/examples/init-heavy-c --memory 1769 --template provisioned >/dev/null
+efn deploy init-heavy-python --bundle build/examples/init-heavy-python --memory 1769 --template provisioned >/dev/null
+efn deploy probe-python --bundle build/examples/probe-python --memory 1769 --template provisioned >/dev/null
+echo "# the new versions' first instances are forks: no exec, no init (compare the cold starts above)"
+inv init-heavy-c "1 2 3"
+inv init-heavy-python "1 2 3"
+inv init-heavy-python "1 2 3"
+echo "# a forked instance: pid 1 of its own pid namespace, its own /proc (one process), its own /tmp"
+inv probe-python pid
+inv probe-python "write mine"
+printf '$ ember fn ls --json | template of probe-python\n'
+"$E" fn ls --json --socket "$sock" | python3 -c 'import json,sys; [print(" ", f["name"], f["template"]) for f in json.load(sys.stdin) if f["name"].startswith("probe-python")]'
 
 say "what the host recorded: billing records (BPF) and the function's output"
 efn invocations init-heavy-c --limit 3

@@ -141,6 +141,7 @@ static int fn_deploy(struct fn *f, int argc, char **argv)
 		{ "concurrency", required_argument, NULL, 'c' },
 		{ "tmp-mb", required_argument, NULL, 'T' },
 		{ "network", required_argument, NULL, 'n' },
+		{ "template", required_argument, NULL, 'z' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "socket", required_argument, NULL, 's' },
 		{ 0 },
@@ -176,6 +177,9 @@ static int fn_deploy(struct fn *f, int argc, char **argv)
 			break;
 		case 'n':
 			json_object_set_new(body, "network", json_string(optarg));
+			break;
+		case 'z':
+			json_object_set_new(body, "template", json_string(optarg));
 			break;
 		case 'e': {
 			const char *eq = strchr(optarg, '=');
@@ -637,6 +641,7 @@ static const struct {
 } subs[] = {
 	{ "deploy", "NAME (--bundle DIR | --rootfs DIR -- CMD [ARG...]) [--memory MB] "
 		    "[--timeout MS] [--concurrency N] [--tmp-mb N] [--network none|bridge] "
+		    "[--template auto|provisioned|off] "
 		    "[--env K=V]...", fn_deploy },
 	{ "invoke", "NAME [DATA|-] [--verbose]", fn_invoke },
 	{ "ls", "[--json]", fn_ls },

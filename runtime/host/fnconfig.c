@@ -139,8 +139,52 @@ static int check_program(const struct em_oci_config *cfg, struct em_err *err)
 			  prog, path, cfg->root.path);
 }
 
-int em_fn_oci_config(const struct em_fn_spec *spec, uint32_t version, struct em_oci_config *cfg,
-		     char bundle_dir[4096], struct em_err *err)
+/* The template's differences (fnconfig.h): user namespace, CAP_SYS_ADMIN, no /sys. */
+static void make_template(json_t *j, json_t *linux_, json_t *env, uid_t uid)
+{
+	json_t *ns = json_object_get(linux_, "namespaces");
+	json_t *caps = json_object_get(json_object_get(j, "process"), "capabilities");
+	json_t *mounts = json_object_get(j, "mounts"), *masked;
+	static const char *const sets[] = { "bounding", "effective", "permitted" };
+
+	json_array_append_new(ns, json_pack("{s:s}", "type", "user"));
+	json_object_set_new(linux_, "uidMappings", json_pack("[{s:i,s:i,s:i}]", "containerID", 0,
+							      "hostID", (json_int_t)uid, "size", 1));
+	json_object_set_new(linux_, "gidMappings", json_pack("[{s:i,s:i,s:i}]", "containerID", 0,
+							      "hostID", (json_int_t)uid, "size", 1));
+	if (!json_is_object(caps)) {
+		caps = json_object();
+		json_object_set_new(json_object_get(j, "process"), "capabilities", caps);
+	}
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		json_t *a = json_object_get(caps, sets[i]);
+		if (!json_is_array(a)) {
+			a = json_array();
+			json_object_set_new(caps, sets[i], a);
+		}
+		json_array_append_new(a, json_string("CAP_SYS_ADMIN"));
+	}
+	for (size_t i = 0; i < json_array_size(mounts);) {
+		const char *d = json_string_value(json_object_get(json_array_get(mounts, i),
+								  "destination"));
+		if (d && (!strcmp(d, "/sys") || !strncmp(d, "/sys/", 5)))
+			json_array_remove(mounts, i);
+		else
+			i++;
+	}
+	masked = json_object_get(linux_, "maskedPaths");
+	for (size_t i = 0; i < json_array_size(masked);) {
+		const char *d = json_string_value(json_array_get(masked, i));
+		if (d && !strncmp(d, "/sys", 4))
+			json_array_remove(masked, i);
+		else
+			i++;
+	}
+	add_env(env, "EMBER_TEMPLATE=1");
+}
+
+static int fn_config(const struct em_fn_spec *spec, uint32_t version, const uid_t *tmpl_uid,
+		     struct em_oci_config *cfg, char bundle_dir[4096], struct em_err *err)
 {
 	json_auto_t *j = NULL;
 	json_error_t je;
@@ -223,6 +267,8 @@ int em_fn_oci_config(const struct em_fn_spec *spec, uint32_t version, struct em_
 	json_object_del(linux_, "cgroupsPath");
 	json_object_del(linux_, "uidMappings");
 	json_object_del(linux_, "gidMappings");
+	if (tmpl_uid)
+		make_template(j, linux_, env, *tmpl_uid);
 	json_object_del(linux_, "timeOffsets");
 	json_object_del(j, "hooks");
 	set_tmp(j, spec->tmp_mb ? spec->tmp_mb : EM_FN_TMP_DEFAULT_MB);
@@ -252,4 +298,16 @@ int em_fn_oci_config(const struct em_fn_spec *spec, uint32_t version, struct em_
 		return em_err_prefix(err, "function %s: ", spec->name);
 	}
 	return 0;
+}
+
+int em_fn_oci_config(const struct em_fn_spec *spec, uint32_t version, struct em_oci_config *cfg,
+		     char bundle_dir[4096], struct em_err *err)
+{
+	return fn_config(spec, version, NULL, cfg, bundle_dir, err);
+}
+
+int em_fn_template_config(const struct em_fn_spec *spec, uint32_t version, uid_t uid,
+			  struct em_oci_config *cfg, char bundle_dir[4096], struct em_err *err)
+{
+	return fn_config(spec, version, &uid, cfg, bundle_dir, err);
 }

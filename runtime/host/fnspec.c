@@ -20,7 +20,7 @@
 
 static const char *const known_keys[] = {
 	"bundle", "rootfs", "command", "memoryMb", "timeoutMs",
-	"environment", "concurrency", "tmpMb", "network",
+	"environment", "concurrency", "tmpMb", "network", "template",
 };
 
 bool em_fn_name_valid(const char *name)
@@ -237,7 +237,8 @@ static int parse(const char *name, const json_t *body, struct em_fn_spec *spec,
 		if (i == EM_ARRAY_SIZE(known_keys))
 			return em_err_msg(err, EINVAL,
 					  "%.64s: unknown key (known: bundle, rootfs, command, memoryMb, "
-					  "timeoutMs, environment, concurrency, tmpMb, network)", k);
+					  "timeoutMs, environment, concurrency, tmpMb, network, "
+					  "template)", k);
 	}
 
 	bool has_bundle = get(body, "bundle"), has_rootfs = get(body, "rootfs"),
@@ -279,6 +280,19 @@ static int parse(const char *name, const json_t *body, struct em_fn_spec *spec,
 		else
 			return em_err_msg(err, EINVAL, "network: must be \"none\" or \"bridge\" (got %s)",
 					  shown(v, buf, sizeof(buf)));
+	}
+	v = get(body, "template");
+	if (v) {
+		static const char *const names[] = { "auto", "provisioned", "off" };
+		const char *s = cstring(v);
+		size_t i;
+
+		for (i = 0; s && i < EM_ARRAY_SIZE(names) && strcmp(s, names[i]); i++)
+			;
+		if (!s || i == EM_ARRAY_SIZE(names))
+			return em_err_msg(err, EINVAL, "template: must be \"auto\", \"provisioned\" "
+					  "or \"off\" (got %s)", shown(v, buf, sizeof(buf)));
+		spec->tmpl = (enum em_fn_template)i;
 	}
 	return parse_env(body, spec, err);
 }
@@ -330,6 +344,7 @@ json_t *em_fn_spec_to_json(const struct em_fn_spec *spec)
 	json_object_set_new(o, "tmpMb", json_integer(spec->tmp_mb));
 	json_object_set_new(o, "network",
 			    json_string(spec->network == EM_FN_NET_BRIDGE ? "bridge" : "none"));
+	json_object_set_new(o, "template", json_string(em_fn_template_name(spec->tmpl)));
 	return o;
 }
 
@@ -388,4 +403,9 @@ void em_fn_spec_free(struct em_fn_spec *spec)
 	spec->bundle = spec->rootfs = NULL;
 	spec->command = spec->env = NULL;
 	spec->n_command = spec->n_env = 0;
+}
+
+const char *em_fn_template_name(enum em_fn_template t)
+{
+	return t == EM_FN_TMPL_PROVISIONED ? "provisioned" : t == EM_FN_TMPL_OFF ? "off" : "auto";
 }

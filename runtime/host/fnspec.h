@@ -21,6 +21,11 @@ struct em_err;
 
 enum em_fn_network { EM_FN_NET_NONE = 0, EM_FN_NET_BRIDGE };
 
+/* Zygote templates (template.h): "auto" makes one after the function's first cold start,
+ * "provisioned" at deploy (the deploy waits for it), "off" never: every new instance starts cold. */
+enum em_fn_template { EM_FN_TMPL_AUTO = 0, EM_FN_TMPL_PROVISIONED, EM_FN_TMPL_OFF };
+const char *em_fn_template_name(enum em_fn_template t);
+
 struct em_fn_spec {
 	char name[EM_FN_NAME_MAX + 1];
 	/* the code: an OCI bundle (absolute directory with config.json and its rootfs), or a rootfs
@@ -35,11 +40,13 @@ struct em_fn_spec {
 				        (bounded by node capacity only) */
 	uint32_t tmp_mb;             /* size of the writable /tmp; default 512 */
 	enum em_fn_network network;  /* default none (only lo) */
+	enum em_fn_template tmpl;    /* default auto */
 };
 
 /* Parse and validate a deploy body for function `name` (from the URL; checked too). JSON keys:
  * "bundle", "rootfs", "command" (array of strings), "memoryMb", "timeoutMs", "environment"
- * (object of strings), "concurrency", "tmpMb", "network" ("none"|"bridge"). Unknown keys are an
+ * (object of strings), "concurrency", "tmpMb", "network" ("none"|"bridge"),
+ * "template" ("auto"|"provisioned"|"off"). Unknown keys are an
  * error (a typo must not deploy a function with defaults). Exactly one of bundle / rootfs+command. */
 int em_fn_spec_from_json(const char *name, const json_t *body, struct em_fn_spec *spec,
 			 struct em_err *err);

@@ -24,6 +24,7 @@
 #include "runtime/host/instance.h"
 #include "runtime/host/ledger.h"
 #include "runtime/host/metrics.h"
+#include "runtime/host/template.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,9 @@
 #define INIT_TIMEOUT_MIN_MS 10000u  /* Lambda gives init 10 s whatever the function's timeout */
 #define PIDS_MAX 1024               /* processes + threads per instance, as Lambda */
 #define NETNS_POOL 4
+/* Root of a template's user namespace is this uid (+ the template's number) outside: ids no
+ * account on a Debian host has (useradd stops at 60000, systemd's dynamic users at 65519). */
+#define TMPL_UID_BASE 2113929216u
 
 struct version {
 	struct function *fn;
@@ -63,6 +67,18 @@ struct version {
 	uint64_t park_fail_gen;         /* bumped on each failed park; park_err says why */
 	struct em_err park_err;
 	uint64_t park_backoff_ns;       /* no background park before this time after a failure */
+	/* the zygote template (template.h); parks of a version with one make fork slots */
+	struct em_tmpl *tmpl;
+	bool tmpl_making;               /* parked, initialising or finishing: tmpl_new */
+	struct em_tmpl *tmpl_new;
+	enum { TMPL_NONE, TMPL_INIT, TMPL_INITED, TMPL_FAILED } tmpl_phase;
+	struct em_err tmpl_new_err;     /* TMPL_FAILED: why */
+	bool tmpl_wanted;               /* a deploy waits for it (provisioned), before going live */
+	unsigned cold_done;             /* cold starts finished: "auto" makes a template after one */
+	unsigned tmpl_failures;         /* in a row: the next try backs off 1 s << failures */
+	uint64_t tmpl_backoff_ns;
+	uint64_t tmpl_fail_gen;         /* bumped on each failed template (deploy waits on it) */
+	struct em_err tmpl_err;
 	struct version *next;           /* h->versions */
 };
 
@@ -87,6 +103,7 @@ struct em_host {
 	pthread_cond_t spawn_cond;      /* work for the spawner */
 	pthread_t spawner;
 	bool spawner_started, stopping;
+	unsigned tmpl_threads;          /* templates' inits under way (tmpl_init_main) */
 
 	struct function *fns;
 	struct version *versions;       /* every version not yet freed */
@@ -160,11 +177,48 @@ static struct em_inst *retire_locked(struct em_host *h, struct version *v)
 		v->n_parked--;
 		push(&out, in);
 	}
+	if (v->tmpl) {
+		/* its busy instances hold it until they end; the parked slots are in `out` */
+		h->used_mb -= v->spec.memory_mb;
+		em_tmpl_retire(v->tmpl);
+		v->tmpl = NULL;
+	}
+	return out;
+}
+
+/* Under the lock: v's template died or failed a fork. Drop it (new parks are cold again, the
+ * spawner makes another after a back-off); its parked slots are handed back for destruction. */
+static struct em_inst *tmpl_broken_locked(struct em_host *h, struct version *v,
+					  struct em_tmpl *t, const char *why)
+{
+	struct em_inst *out = NULL, **p = &v->parked;
+
+	if (!t || v->tmpl != t)
+		return NULL;
+	em_warn(h->log, "function %s version %u: template %s %s; new instances start cold until "
+		"it is re-made", v->spec.name, v->version, em_tmpl_name(t), why);
+	while (*p) {
+		struct em_inst *in = *p;
+		if (in->tmpl == t) {
+			*p = in->next;
+			v->n_parked--;
+			push(&out, in);
+		} else {
+			p = &in->next;
+		}
+	}
+	h->used_mb -= v->spec.memory_mb;
+	v->tmpl = NULL;
+	v->tmpl_failures++;
+	v->tmpl_backoff_ns = em_now_ns() + (1000000000ull << (v->tmpl_failures < 6 ?
+							       v->tmpl_failures : 6));
+	em_tmpl_retire(t);
 	return out;
 }
 
 static void version_free(struct version *v)
 {
+	em_tmpl_retire(v->tmpl);
 	em_fn_spec_free(&v->spec);
 	em_oci_config_free(&v->oci);
 	em_cg_limits_free(&v->limits);
@@ -233,13 +287,32 @@ int em_host_err_status(int errnum, const char **error_type)
 
 /* ------------------------------------------------------------------ the spawner */
 
-/* Under the lock: a version that needs a parked sandbox now, NULL if none. Demand (waiting
- * invocations, a deploy) comes first, then the pools of current versions. */
-static struct version *spawn_target(struct em_host *h, uint64_t now)
+/* Under the lock: a version that invocations (or a deploy) wait for a parked sandbox of, NULL if
+ * none. The spawner serves these first, then templates (tmpl_target), then pools (refill_target). */
+static struct version *spawn_target(struct em_host *h)
 {
 	for (struct version *v = h->versions; v; v = v->next)
 		if (v->waiters > v->n_parked + v->n_starting)
 			return v;
+	return NULL;
+}
+
+/* Under the lock: a version that should get a template now. */
+static struct version *tmpl_target(struct em_host *h, uint64_t now)
+{
+	for (struct version *v = h->versions; v; v = v->next)
+		if ((v->live || v->tmpl_wanted) && !v->tmpl && !v->tmpl_making &&
+		    v->spec.tmpl != EM_FN_TMPL_OFF &&
+		    (v->spec.tmpl == EM_FN_TMPL_PROVISIONED || v->cold_done) &&
+		    now >= v->tmpl_backoff_ns &&
+		    (v->tmpl_wanted || h->used_mb + v->spec.memory_mb <= h->capacity_mb))
+			return v;
+	return NULL;
+}
+
+/* Under the lock: a version whose pool of parked sandboxes is short. */
+static struct version *refill_target(struct em_host *h, uint64_t now)
+{
 	for (struct version *v = h->versions; v; v = v->next)
 		if (v->live && v->committed && v->n_parked + v->n_starting < h->pool_size &&
 		    now >= v->park_backoff_ns && !v->cold_running)
@@ -271,6 +344,157 @@ static struct em_inst *expired_locked(struct em_host *h, uint64_t now)
 	return out;
 }
 
+/* ---- templates: park (here), init (a thread of its own), finish (here) */
+
+struct tmpl_job {
+	struct em_host *h;
+	struct version *v;
+	struct em_tmpl *t;
+	uint32_t timeout_ms;
+};
+
+static void *tmpl_init_main(void *arg)
+{
+	struct tmpl_job *j = arg;
+	struct em_host *h = j->h;
+	struct em_err err = { 0 };
+	int ret = em_tmpl_init(j->t, j->timeout_ms, &err);
+
+	pthread_mutex_lock(&h->lock);
+	j->v->tmpl_phase = ret == 0 ? TMPL_INITED : TMPL_FAILED;
+	if (ret < 0)
+		j->v->tmpl_new_err = err;
+	h->tmpl_threads--;
+	pthread_cond_signal(&h->spawn_cond);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	free(j);
+	return NULL;
+}
+
+/* Under the lock: a template could not be made. */
+static void tmpl_failed_locked(struct em_host *h, struct version *v, const struct em_err *err)
+{
+	h->used_mb -= v->spec.memory_mb;
+	em_warn(h->log, "function %s version %u: no template: %s", v->spec.name, v->version,
+		err->msg);
+	v->tmpl_err = *err;
+	v->tmpl_fail_gen++;
+	v->tmpl_failures++;
+	v->tmpl_backoff_ns = em_now_ns() +
+		(1000000000ull << (v->tmpl_failures < 6 ? v->tmpl_failures : 6));
+}
+
+/* Under the lock: park v's template and start its init on a thread of its own. */
+static void tmpl_begin_locked(struct em_host *h, struct version *v)
+{
+	uint64_t seq = ++h->seq;
+	struct em_tmpl_cfg tc = {
+		.icfg = &v->icfg, .spec = &v->spec, .inst_oci = &v->oci, .host_netns = h->netns,
+		.bridge = v->spec.network == EM_FN_NET_BRIDGE ? h->bridge : NULL,
+		.uid = TMPL_UID_BASE + (uid_t)seq, .netns_pool = h->pool_size ? h->pool_size : 1,
+	};
+	struct tmpl_job *j = calloc(1, sizeof(*j));
+	struct em_tmpl *t = NULL;
+	struct em_err err = { 0 };
+	pthread_attr_t attr;
+	pthread_t th;
+	int ret;
+
+	v->refs++;      /* until tmpl_end_locked */
+	v->tmpl_making = true;
+	h->used_mb += v->spec.memory_mb;
+	if (!j) {
+		ret = em_err_set(&err, ENOMEM, "template of %s", v->spec.name);
+	} else if (h->used_mb > h->capacity_mb) {
+		ret = em_err_msg(&err, ENOSPC, "no capacity for a %u MB template: %" PRIu64 " of %"
+				 PRIu64 " MB are in use", v->spec.memory_mb,
+				 h->used_mb - v->spec.memory_mb, h->capacity_mb);
+	} else {
+		pthread_mutex_unlock(&h->lock);
+		ret = em_tmpl_park(&tc, seq, &t, &err);
+		pthread_mutex_lock(&h->lock);
+	}
+	if (ret == 0) {
+		*j = (struct tmpl_job){ .h = h, .v = v, .t = t,
+					.timeout_ms = v->spec.timeout_ms > INIT_TIMEOUT_MIN_MS ?
+						v->spec.timeout_ms : INIT_TIMEOUT_MIN_MS };
+		v->tmpl_new = t;
+		v->tmpl_phase = TMPL_INIT;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ret = pthread_create(&th, &attr, tmpl_init_main, j);
+		pthread_attr_destroy(&attr);
+		if (ret == 0) {
+			h->tmpl_threads++;
+			return;
+		}
+		em_err_set(&err, ret, "template of %s: start its init thread", v->spec.name);
+		v->tmpl_new = NULL;
+		v->tmpl_phase = TMPL_NONE;
+		ret = -ret;
+	}
+	free(j);
+	v->tmpl_making = false;
+	tmpl_failed_locked(h, v, &err);
+	pthread_mutex_unlock(&h->lock);
+	em_tmpl_retire(t);
+	pthread_mutex_lock(&h->lock);
+	version_put_locked(h, v);
+	pthread_cond_broadcast(&h->cond);
+}
+
+/* Under the lock: a version whose template's init has ended. */
+static struct version *tmpl_inited_locked(struct em_host *h)
+{
+	for (struct version *v = h->versions; v; v = v->next)
+		if (v->tmpl_new && v->tmpl_phase >= TMPL_INITED)
+			return v;
+	return NULL;
+}
+
+/* Under the lock: finish (the pool of its network namespaces) and install v's new template,
+ * or give it up. */
+static void tmpl_end_locked(struct em_host *h, struct version *v)
+{
+	struct em_tmpl *t = v->tmpl_new, *drop = NULL;
+	struct em_err err = v->tmpl_new_err;
+	struct em_inst *cold = NULL, *in;
+	int ret = v->tmpl_phase == TMPL_INITED ? 0 : -1;
+
+	v->tmpl_new = NULL;
+	v->tmpl_phase = TMPL_NONE;
+	if (ret == 0 && !h->stopping) {
+		pthread_mutex_unlock(&h->lock);
+		ret = em_tmpl_finish(t, &err);
+		pthread_mutex_lock(&h->lock);
+	} else if (ret == 0) {
+		ret = em_err_msg(&err, ESHUTDOWN, "the host is shutting down");
+	}
+	v->tmpl_making = false;
+	if (ret < 0) {
+		tmpl_failed_locked(h, v, &err);
+		drop = t;
+	} else if ((v->live || v->tmpl_wanted) && !h->stopping) {
+		v->tmpl = t;
+		v->tmpl_failures = 0;
+		/* the pool becomes fork slots: the cold sandboxes parked so far pay the init again */
+		while ((in = pop(&v->parked))) {
+			v->n_parked--;
+			push(&cold, in);
+		}
+	} else {
+		h->used_mb -= v->spec.memory_mb;
+		drop = t; /* retired meanwhile: never used */
+	}
+	version_put_locked(h, v);
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(cold);
+	em_tmpl_retire(drop);
+	pthread_mutex_lock(&h->lock);
+}
+
 static void *spawner_main(void *arg)
 {
 	struct em_host *h = arg;
@@ -278,9 +502,22 @@ static void *spawner_main(void *arg)
 	pthread_mutex_lock(&h->lock);
 	while (!h->stopping) {
 		uint64_t now = em_now_ns();
-		struct version *v = spawn_target(h, now);
+		struct version *v = spawn_target(h), *tv = NULL;
 		struct em_inst *expired = expired_locked(h, now);
 
+		for (struct version *d = h->versions; d && !expired; d = d->next)
+			if (d->tmpl && !em_tmpl_alive(d->tmpl))
+				expired = tmpl_broken_locked(h, d, d->tmpl, "died");
+		if (!v && !expired && !(tv = tmpl_target(h, now)))
+			v = refill_target(h, now);
+		if (tv) {
+			tmpl_begin_locked(h, tv);
+			continue;
+		}
+		if ((tv = tmpl_inited_locked(h))) {
+			tmpl_end_locked(h, tv);
+			continue;
+		}
 		if (expired) {
 			pthread_mutex_unlock(&h->lock);
 			for (struct em_inst *in = expired; in; in = in->next)
@@ -296,10 +533,13 @@ static void *spawner_main(void *arg)
 			uint64_t seq = ++h->seq;
 			int ret;
 
+			struct em_tmpl *t = v->tmpl ? em_tmpl_ref(v->tmpl) : NULL;
+
 			v->refs++;
 			v->n_starting++;
 			pthread_mutex_unlock(&h->lock);
-			ret = em_inst_park(&v->icfg, seq, &in, &err);
+			ret = t ? em_tmpl_prepare(t, seq, &in, &err) : em_inst_park(&v->icfg, seq, &in, &err);
+			em_tmpl_retire(t);
 			pthread_mutex_lock(&h->lock);
 			v->n_starting--;
 			if (ret < 0) {
@@ -342,7 +582,16 @@ static int take_parked_locked(struct em_host *h, struct version *v, struct em_in
 		pthread_cond_wait(&h->cond, &h->lock);
 	v->waiters--;
 	if (v->parked) {
-		*out = pop(&v->parked);
+		/* a fork slot first: cold sandboxes parked while there was no template pay the
+		 * function's init again */
+		struct em_inst **p = &v->parked;
+
+		while (*p && !(*p)->forked)
+			p = &(*p)->next;
+		if (!*p)
+			p = &v->parked;
+		*out = *p;
+		*p = (*out)->next;
 		v->n_parked--;
 		return 0;
 	}
@@ -374,11 +623,18 @@ static json_t *describe_locked(const struct function *f)
 	list_instances(list, v->busy, "busy");
 	list_instances(list, v->idle, "idle");
 	list_instances(list, v->parked, "parked");
-	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i},s:o}", "name", f->name, "version",
+	json_t *tmpl = v->tmpl ?
+		json_pack("{s:s,s:s,s:i,s:f}", "state", "ready", "id", em_tmpl_name(v->tmpl), "pid",
+			  (json_int_t)em_tmpl_pid(v->tmpl), "initMs",
+			  (double)em_tmpl_init_ns(v->tmpl) / 1e6) :
+		json_pack("{s:s,s:s?}", "state", v->tmpl_making ? "making" :
+			  v->spec.tmpl == EM_FN_TMPL_OFF ? "off" : "none", "lastError",
+			  v->tmpl_fail_gen ? v->tmpl_err.msg : NULL);
+	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i},s:o,s:o}", "name", f->name, "version",
 			 (json_int_t)v->version, "config", em_fn_spec_to_json(&v->spec), "instances",
 			 "idle", (json_int_t)v->n_idle, "busy", (json_int_t)v->n_busy, "parked",
 			 (json_int_t)v->n_parked, "starting", (json_int_t)v->n_starting,
-			 "instanceList", list);
+			 "instanceList", list, "template", tmpl);
 }
 
 static uint64_t reserved_mb_locked(struct em_host *h, const char *except)
@@ -463,7 +719,9 @@ static int deploy(struct em_host *h, const struct em_fn_spec *spec, uint32_t num
 	struct version *v = NULL;
 	struct function *f;
 	struct em_inst *old = NULL;
+	const struct em_err *fail = NULL;
 	uint64_t gen;
+	bool ok;
 	int ret;
 
 	if (spec->network == EM_FN_NET_BRIDGE && (ret = bridge_up(h, err)) < 0)
@@ -499,23 +757,44 @@ static int deploy(struct em_host *h, const struct em_fn_spec *spec, uint32_t num
 	v->refs = 1;
 	v->next = h->versions;
 	h->versions = v;
-	gen = v->park_fail_gen;
-	v->waiters++;
-	pthread_cond_signal(&h->spawn_cond);
-	while (!v->parked && !h->stopping && v->park_fail_gen == gen)
-		pthread_cond_wait(&h->cond, &h->lock);
-	v->waiters--;
-	if (!v->parked) {
-		if (h->stopping)
+	if (v->spec.tmpl == EM_FN_TMPL_PROVISIONED) {
+		/* the template is the deploy's proof that the bundle starts (its init ran) */
+		uint64_t tgen = v->tmpl_fail_gen;
+
+		v->tmpl_wanted = true;
+		pthread_cond_signal(&h->spawn_cond);
+		while (!v->tmpl && !h->stopping && v->tmpl_fail_gen == tgen)
+			pthread_cond_wait(&h->cond, &h->lock);
+		v->tmpl_wanted = false;
+		ok = v->tmpl != NULL;
+		if (!ok)
+			fail = &v->tmpl_err;
+	} else {
+		gen = v->park_fail_gen;
+		v->waiters++;
+		pthread_cond_signal(&h->spawn_cond);
+		while (!v->parked && !h->stopping && v->park_fail_gen == gen)
+			pthread_cond_wait(&h->cond, &h->lock);
+		v->waiters--;
+		ok = v->parked != NULL;
+		if (!ok)
+			fail = &v->park_err;
+	}
+	if (!ok) {
+		struct em_inst *made = NULL;
+
+		if (h->stopping) {
 			ret = em_err_msg(err, ESHUTDOWN, "the host is shutting down");
-		else {
-			*err = v->park_err;
-			ret = em_err_prefix(err, "deploy %s: ", spec->name);
+		} else {
+			*err = *fail;
+			em_err_prefix(err, "deploy %s: ", spec->name);
 			ret = -EINVAL;
 			err->code = EINVAL;
 		}
+		made = retire_locked(h, v);
 		version_put_locked(h, v);
 		pthread_mutex_unlock(&h->lock);
+		destroy_chain(made);
 		return ret;
 	}
 
@@ -765,6 +1044,41 @@ static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, bool *ok
 	return out;
 }
 
+/* A fork from the template failed (*in is the dead slot, busy): drop the template and start
+ * this invocation cold instead. On success *in is a parked cold sandbox (or a slot of a template
+ * re-made meanwhile, then already started) and *start says which. */
+static int zygote_fallback(struct em_host *h, struct version *v, struct em_inst **in,
+			   enum em_bill_start *start, struct em_err *err, struct em_err *ierr)
+{
+	struct em_inst *old = *in, *slots, *fresh = NULL;
+	int ret;
+
+	pthread_mutex_lock(&h->lock);
+	slots = tmpl_broken_locked(h, v, old->tmpl, ierr->msg);
+	for (struct em_inst **p = &v->busy; *p; p = &(*p)->next)
+		if (*p == old) {
+			*p = old->next;
+			break;
+		}
+	ret = take_parked_locked(h, v, &fresh, err);
+	if (ret == 0)
+		push(&v->busy, fresh);
+	else
+		push(&v->busy, old); /* the caller's error path takes it off */
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(slots);
+	if (ret < 0) {
+		*ierr = *err;
+		return ret;
+	}
+	em_inst_destroy(old);
+	*in = fresh;
+	*start = fresh->forked ? EM_BILL_START_ZYGOTE : EM_BILL_START_COLD;
+	if (*start == EM_BILL_START_ZYGOTE)
+		ret = em_tmpl_start(fresh->tmpl, fresh, INIT_TIMEOUT_MIN_MS, ierr);
+	return ret;
+}
+
 int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t len,
 		   struct em_invoke_result *res, struct em_err *err)
 {
@@ -828,6 +1142,8 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 			em_err_prefix(err, "invoke %s: ", name);
 			goto fail_locked;
 		}
+		if (in->forked)
+			start = EM_BILL_START_ZYGOTE;
 		v->cold_running++;
 	}
 	v->n_busy++;
@@ -852,7 +1168,12 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 									       INIT_TIMEOUT_MIN_MS;
 		struct em_err ierr = { 0 };
 
-		ret = em_inst_start(in, init_to, &ierr);
+		if (start == EM_BILL_START_ZYGOTE &&
+		    (ret = em_tmpl_start(in->tmpl, in, init_to, &ierr)) < 0)
+			ret = zygote_fallback(h, v, &in, &start, err, &ierr);
+		if (start == EM_BILL_START_COLD)
+			ret = em_inst_start(in, init_to, &ierr);
+		res->start = start_name(start);
 		res->init_ms = (double)in->init_ns / 1e6;
 		if (ret < 0) {
 			set_error(res, 502, "Function.InitError", ierr.msg, NULL);
@@ -865,7 +1186,7 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 	{
 		char meta[512];
 		struct em_bill_window_opts wo = { .start = start,
-						  .init_ns = start == EM_BILL_START_COLD ? in->init_ns : 0 };
+						  .init_ns = start != EM_BILL_START_WARM ? in->init_ns : 0 };
 		uint64_t deadline = em_now_ns() + (uint64_t)v->spec.timeout_ms * 1000000ull;
 		struct em_err berr = { 0 };
 		bool window = false;
@@ -973,7 +1294,9 @@ done:
 	}
 	f->inflight--;
 	h->inflight--;
-	if (start == EM_BILL_START_COLD) {
+	if (start != EM_BILL_START_WARM) {
+		if (start == EM_BILL_START_COLD && alive)
+			v->cold_done++; /* "auto" templates are made after this */
 		v->cold_running--;
 		pthread_cond_signal(&h->spawn_cond); /* refill the pool now */
 	}
@@ -988,7 +1311,7 @@ done:
 		struct em_ledger_rec lr = {
 			.request_id = res->request_id, .function = name, .version = v->version,
 			.time_ms = arrival_ms, .start = res->start, .outcome = outcome,
-			.error_type = res->error_type, .init_ns = start == EM_BILL_START_COLD ?
+			.error_type = res->error_type, .init_ns = start != EM_BILL_START_WARM ?
 				(uint64_t)(res->init_ms * 1e6) : 0,
 			.wall_ns = rec.cgid ? rec.wall_ns : (uint64_t)(res->duration_ms * 1e6),
 			.cpu_ns = rec.cpu_ns, .billed_ms = res->billed_ms,
@@ -1188,6 +1511,18 @@ void em_host_free(struct em_host *h)
 	pthread_mutex_unlock(&h->lock);
 	if (h->spawner_started)
 		pthread_join(h->spawner, NULL);
+	/* the spawner starts no template any more; an init under way would hold the shutdown for
+	 * seconds: end it, wait for its thread, then let the template go */
+	pthread_mutex_lock(&h->lock);
+	for (struct version *v = h->versions; v; v = v->next)
+		if (v->tmpl_new && v->tmpl_phase == TMPL_INIT)
+			em_tmpl_abort(v->tmpl_new);
+	while (h->tmpl_threads)
+		pthread_cond_wait(&h->cond, &h->lock);
+	for (struct version *v = h->versions; v; v = v->next)
+		if (v->tmpl_new)
+			tmpl_end_locked(h, v);
+	pthread_mutex_unlock(&h->lock);
 
 	pthread_mutex_lock(&h->lock);
 	while (h->fns) {

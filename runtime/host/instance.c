@@ -14,10 +14,12 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -28,6 +30,24 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+/* <linux/pidfd.h> of Linux 6.15 (Debian 12's headers predate it). */
+struct em_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+	uint32_t coredump_mask, spare1;
+};
+#define EM_PIDFD_INFO_PID 1ull
+#define EM_PIDFD_INFO_EXIT 8ull
+#define EM_PIDFD_GET_INFO _IOWR(0xFF, 11, struct em_pidfd_info)
 
 /* Per invocation the host keeps this much of an instance's output; the rest is counted. */
 #define LOG_KEEP (64u * 1024)
@@ -54,63 +74,78 @@ static int set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-int em_inst_park(const struct em_inst_cfg *cfg, uint64_t seq, struct em_inst **out,
-		 struct em_err *err)
+/* What every instance has before its process: its cgroup (limits applied; cgroup.procs delegated
+ * to *delegate if given), billing, a network namespace, the channel and the log pipe. The
+ * process's ends of the channel and the pipe go to chan_child / log_child. */
+static int inst_alloc(const struct em_inst_cfg *cfg, uint64_t seq, const char *cg_path,
+		      struct em_netns_pool *netns, const uid_t *delegate, struct em_inst **out,
+		      int *chan_child, int *log_child, struct em_err *err)
 {
 	struct em_inst *in = calloc(1, sizeof(*in));
-	cleanup_close int chan_child = -1, log_child = -1, devnull = -1;
-	struct em_plan plan;
-	struct em_sandbox_io io;
-	struct em_sandbox_hooks hooks = { .attach = attach_cb };
 	int sp[2], lp[2], ret;
 
+	*out = NULL;
 	if (!in)
 		return em_err_set(err, ENOMEM, "instance of %s", cfg->fn);
-	memset(&plan, 0, sizeof(plan));
 	in->seq = seq;
 	in->pid = -1;
 	in->pidfd = in->chan = in->logfd = -1;
+	in->fork_fds[0] = in->fork_fds[1] = -1;
 	in->sb.sync_fd = -1;
 	in->memory_mb = cfg->memory_mb;
 	in->hlog = cfg->log;
-	snprintf(in->name, sizeof(in->name), "i%llu-%s", (unsigned long long)seq, cfg->fn);
-	hooks.data = in;
+	if (cg_path)
+		snprintf(in->name, sizeof(in->name), "%s", cg_path);
+	else
+		snprintf(in->name, sizeof(in->name), "i%llu-%s", (unsigned long long)seq, cfg->fn);
+	*out = in;
 
 	ret = em_cg_create(cfg->cg_root, in->name, cfg->limits, &in->cg, err);
-	if (ret < 0) {
-		em_err_prefix(err, "instance %s: ", in->name);
-		goto fail;
-	}
+	if (ret < 0)
+		return em_err_prefix(err, "instance %s: ", in->name);
 	in->cgid = em_cg_id(in->cg);
+	if (delegate && (ret = em_cg_delegate_procs(in->cg, *delegate, *delegate, err)) < 0)
+		return em_err_prefix(err, "instance %s: ", in->name);
 	if (cfg->bill) {
 		struct em_rt_bill_paths paths;
 		struct em_bill_cg bc;
 
 		em_rt_bill_cg(cfg->cg_root, in->cg, cfg->memory_mb, &paths, &bc);
 		ret = em_bill_track(cfg->bill, &bc, err);
-		if (ret < 0) {
-			em_err_prefix(err, "instance %s: billing: ", in->name);
-			goto fail;
-		}
+		if (ret < 0)
+			return em_err_prefix(err, "instance %s: billing: ", in->name);
 		in->bill = cfg->bill;
 	}
-	ret = em_netns_pool_acquire(cfg->netns, &in->ns, err);
-	if (ret < 0) {
-		em_err_prefix(err, "instance %s: network namespace: ", in->name);
-		goto fail;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-		ret = em_err_set(err, errno, "instance %s: channel socketpair", in->name);
-		goto fail;
-	}
+	ret = em_netns_pool_acquire(netns, &in->ns, err);
+	if (ret < 0)
+		return em_err_prefix(err, "instance %s: network namespace: ", in->name);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return em_err_set(err, errno, "instance %s: channel socketpair", in->name);
 	in->chan = sp[0];
-	chan_child = sp[1];
-	if (pipe2(lp, O_CLOEXEC) < 0) {
-		ret = em_err_set(err, errno, "instance %s: log pipe", in->name);
-		goto fail;
-	}
+	*chan_child = sp[1];
+	if (pipe2(lp, O_CLOEXEC) < 0)
+		return em_err_set(err, errno, "instance %s: log pipe", in->name);
 	in->logfd = lp[0];
-	log_child = lp[1];
+	*log_child = lp[1];
+	return 0;
+}
+
+int em_inst_park(const struct em_inst_cfg *cfg, uint64_t seq, struct em_inst **out,
+		 struct em_err *err)
+{
+	struct em_inst *in = NULL;
+	cleanup_close int chan_child = -1, log_child = -1, devnull = -1;
+	struct em_plan plan;
+	struct em_sandbox_io io;
+	struct em_sandbox_hooks hooks = { .attach = attach_cb };
+	int ret;
+
+	memset(&plan, 0, sizeof(plan));
+	ret = inst_alloc(cfg, seq, cfg->cg_path, cfg->netns, NULL, &in, &chan_child, &log_child,
+			 err);
+	if (ret < 0)
+		goto fail;
+	hooks.data = in;
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0) {
 		ret = em_err_set(err, errno, "open /dev/null");
@@ -141,6 +176,40 @@ int em_inst_park(const struct em_inst_cfg *cfg, uint64_t seq, struct em_inst **o
 	in->pidfd = (int)syscall(SYS_pidfd_open, in->pid, 0);
 	if (in->pidfd < 0) {
 		ret = em_err_set(err, errno, "pidfd_open of instance %s", in->name);
+		goto fail;
+	}
+	if (set_nonblock(in->chan) < 0 || set_nonblock(in->logfd) < 0) {
+		ret = em_err_set(err, errno, "instance %s: non-blocking channel", in->name);
+		goto fail;
+	}
+	in->state = EM_INST_PARKED;
+	*out = in;
+	return 0;
+fail:
+	em_inst_destroy(in);
+	return ret;
+}
+
+int em_inst_prepare_fork(const struct em_inst_cfg *cfg, const char *cg_path, uid_t uid,
+			 struct em_netns_pool *netns, uint64_t seq, struct em_inst **out,
+			 struct em_err *err)
+{
+	struct em_inst *in = NULL;
+	int one = 1, ret;
+
+	int chan_child = -1, log_child = -1;
+
+	ret = inst_alloc(cfg, seq, cg_path, netns, &uid, &in, &chan_child, &log_child, err);
+	if (in) {
+		in->fork_fds[0] = chan_child;
+		in->fork_fds[1] = log_child;
+	}
+	if (ret < 0)
+		goto fail;
+	in->forked = true;
+	/* the READY of whoever holds the other end comes with a pidfd of its sender */
+	if (setsockopt(in->chan, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) < 0) {
+		ret = em_err_set(err, errno, "instance %s: SO_PASSPIDFD (Linux >= 6.5)", in->name);
 		goto fail;
 	}
 	if (set_nonblock(in->chan) < 0 || set_nonblock(in->logfd) < 0) {
@@ -217,6 +286,36 @@ char *em_inst_take_log(struct em_inst *in, size_t *len)
 
 /* ------------------------------------------------------------------ death */
 
+/* A forked instance is its template's child, not ours, and the template reaps it at once
+ * (SIGCHLD ignored): its status comes from its pidfd (PIDFD_INFO_EXIT, Linux >= 6.15), which the
+ * kernel fills when the process is released. Waits for that (it is dying or dead: the caller
+ * killed it or saw its pidfd readable), at most a second. */
+static void forked_status(struct em_inst *in, siginfo_t *si)
+{
+	struct em_pidfd_info info;
+	uint64_t until = em_now_ns() + 1000000000ull;
+
+	do {
+		struct pollfd p = { .fd = in->pidfd, .events = POLLIN };
+
+		memset(&info, 0, sizeof(info));
+		info.mask = EM_PIDFD_INFO_EXIT;
+		poll(&p, 1, 10);
+		if (ioctl(in->pidfd, EM_PIDFD_GET_INFO, &info) < 0 && errno != ESRCH)
+			break;
+		if (info.mask & EM_PIDFD_INFO_EXIT) {
+			si->si_code = WIFEXITED(info.exit_code) ? CLD_EXITED : CLD_KILLED;
+			si->si_status = WIFEXITED(info.exit_code) ? WEXITSTATUS(info.exit_code)
+								  : WTERMSIG(info.exit_code);
+			return;
+		}
+	} while (em_now_ns() < until);
+	em_warn(in->hlog, "instance %s: exit status unknown (pidfd: %s)", in->name,
+		info.mask & EM_PIDFD_INFO_EXIT ? "?" : "no exit information");
+	si->si_code = CLD_KILLED;
+	si->si_status = SIGKILL;
+}
+
 /* The process is gone (or must be): reap it and find out how it ended. */
 static void reap(struct em_inst *in, bool killed_by_us)
 {
@@ -226,8 +325,12 @@ static void reap(struct em_inst *in, bool killed_by_us)
 	if (in->pid <= 0)
 		return;
 	memset(&si, 0, sizeof(si));
-	while (waitid((idtype_t)P_PIDFD, (id_t)in->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-		;
+	if (in->forked)
+		forked_status(in, &si);
+	else
+		while (waitid((idtype_t)P_PIDFD, (id_t)in->pidfd, &si, WEXITED) < 0 &&
+		       errno == EINTR)
+			;
 	in->pid = -1;
 	in->state = EM_INST_DEAD;
 	if (in->end != EM_INST_ALIVE)
@@ -463,6 +566,211 @@ int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
 	return em_err_msg(err, ECHILD, "the function %s during init", why);
 }
 
+/* ------------------------------------------------------------------ forked instances */
+
+/* Send the FORK payload with the slot's fds (one sendmsg: they ride on its first byte). */
+static enum wait_res send_fork(struct em_inst *tmpl, const unsigned char *buf, size_t len,
+			       const int *fds, int nfds, uint64_t deadline_ns)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * EMBER_FORK_NFDS)];
+	} cm;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	ssize_t n;
+
+	memset(cm.b, 0, sizeof(cm.b));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	for (;;) {
+		n = sendmsg(tmpl->chan, &m, MSG_NOSIGNAL);
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return W_DIED;
+		enum wait_res w = wait_io(tmpl, true, deadline_ns);
+		if (w != W_FRAME)
+			return w;
+	}
+	if ((size_t)n == len)
+		return W_FRAME;
+	struct iovec rest = { (void *)(buf + n), len - (size_t)n };
+	return write_all(tmpl, &rest, 1, deadline_ns);
+}
+
+/* The first header from a forked instance, and the pidfd the kernel attached to it. */
+static enum wait_res read_ready_header(struct em_inst *in, struct ember_frame_hdr *h, int *pidfd,
+				       uint64_t deadline_ns)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int)) * 2];
+	} cm;
+	struct iovec iov = { h, sizeof(*h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			    .msg_controllen = sizeof(cm.b) };
+	ssize_t n;
+
+	*pidfd = -1;
+	for (;;) {
+		n = recvmsg(in->chan, &m, MSG_CMSG_CLOEXEC);
+		if (n > 0)
+			break;
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			return W_DIED;
+		if (errno == EAGAIN) {
+			enum wait_res w = wait_io(in, false, deadline_ns);
+			if (w != W_FRAME)
+				return w;
+		}
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_PIDFD)
+			memcpy(pidfd, CMSG_DATA(c), sizeof(int));
+		else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			return W_BAD; /* an instance sends no fds */
+	if ((size_t)n < sizeof(*h))
+		return read_full(in, (char *)h + n, sizeof(*h) - (size_t)n, deadline_ns);
+	return W_FRAME;
+}
+
+/* The pid (in our namespace) a pidfd refers to. */
+static pid_t pidfd_pid(int pidfd)
+{
+	char path[64], line[128];
+	FILE *f;
+	pid_t pid = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pid: %d", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
+int em_inst_start_forked(struct em_inst *in, struct em_inst *tmpl, void *tmpl_lock,
+			 const struct ember_fork_req *req, const char *paths, uint32_t timeout_ms,
+			 struct em_err *err)
+{
+	uint64_t t0 = em_now_ns(), deadline = t0 + (uint64_t)timeout_ms * 1000000ull;
+	static uint64_t fork_ids;
+	uint64_t id = __atomic_add_fetch(&fork_ids, 1, __ATOMIC_RELAXED);
+	size_t plen = req->paths_len, len = sizeof(*req) + plen;
+	cleanup_free unsigned char *buf = malloc(len);
+	cleanup_free char *payload = NULL;
+	int fds[EMBER_FORK_NFDS], nfds = 3, cgfd = -1, pidfd = -1;
+	struct ember_frame_hdr h = { .magic = EMBER_PROTO_MAGIC, .version = EMBER_PROTO_VERSION,
+				     .type = EMBER_FORK, .id = id, .len = len };
+	struct iovec iov = { &h, sizeof(h) };
+	char why[256];
+	enum wait_res w;
+	int ret = 0;
+
+	if (!buf)
+		return em_err_set(err, ENOMEM, "fork instance %s", in->name);
+	/* the wire is little-endian; so is every machine ember builds for (x86-64, arm64) */
+	memcpy(buf, req, sizeof(*req));
+	memcpy(buf + sizeof(*req), paths, plen);
+	cgfd = em_cg_clone_fd(in->cg, NULL);
+	fds[EMBER_FORK_FD_CHANNEL] = in->fork_fds[0];
+	fds[EMBER_FORK_FD_LOG] = in->fork_fds[1];
+	fds[EMBER_FORK_FD_NETNS] = in->ns->fd;
+	if (cgfd >= 0) {
+		fds[EMBER_FORK_FD_CGROUP] = cgfd;
+		nfds = 4;
+	}
+
+	pthread_mutex_lock(tmpl_lock);
+	w = tmpl->state == EM_INST_READY ? write_all(tmpl, &iov, 1, deadline) : W_DIED;
+	if (w == W_FRAME)
+		w = send_fork(tmpl, buf, len, fds, nfds, deadline);
+	if (w == W_FRAME) {
+		w = read_frame(tmpl, &h, &payload, deadline);
+		if (w == W_FRAME && (h.type != EMBER_FORKED || h.id != id || h.len < 4))
+			w = W_BAD;
+	}
+	pthread_mutex_unlock(tmpl_lock);
+	uint64_t t_forked = em_now_ns();
+	if (cgfd >= 0)
+		close(cgfd);
+	for (int i = 0; i < 2; i++) {
+		close(in->fork_fds[i]);
+		in->fork_fds[i] = -1;
+	}
+	if (w != W_FRAME)
+		return em_err_msg(err, ENOTCONN, "fork instance %s: the template %s", in->name,
+				  w == W_TIMEOUT ? "did not answer in time" :
+				  w == W_BAD ? "broke the protocol" : "is gone");
+	int32_t e;
+	memcpy(&e, payload, sizeof(e));
+	if (e != 0)
+		return em_err_msg(err, e > 0 ? e : EIO, "fork instance %s: the template could not "
+				  "fork: %.*s", in->name, (int)(h.len - 4), payload + 4);
+	free(payload);
+	payload = NULL;
+
+	/* the child: READY (or INIT_ERROR if its set-up or after_fork failed) */
+	w = read_ready_header(in, &h, &pidfd, deadline);
+	if (w == W_FRAME && (h.magic != EMBER_PROTO_MAGIC || h.version != EMBER_PROTO_VERSION ||
+			     h.len > 4096))
+		w = W_BAD;
+	if (w == W_FRAME && (payload = malloc(h.len + 1)) == NULL)
+		w = W_BAD;
+	if (w == W_FRAME) {
+		w = read_full(in, payload, h.len, deadline);
+		if (w == W_FRAME)
+			payload[h.len] = '\0';
+	}
+	if (pidfd >= 0) {
+		in->pidfd = pidfd;
+		in->pid = pidfd_pid(pidfd);
+	}
+	if (w == W_FRAME && in->pid <= 0)
+		w = W_BAD;
+	if (w != W_FRAME || h.type != EMBER_READY) {
+		if (w == W_FRAME && h.type == EMBER_INIT_ERROR) {
+			error_text(payload, why, sizeof(why));
+			ret = em_err_msg(err, ECANCELED, "forked instance %s: %s", in->name, why);
+		} else {
+			ret = em_err_msg(err, w == W_TIMEOUT ? ETIMEDOUT : EPROTO,
+					 "forked instance %s: %s", in->name,
+					 w == W_TIMEOUT ? "no READY in time" :
+					 w == W_DIED ? "ended before READY" : "bad READY");
+		}
+		in->state = EM_INST_READY; /* a process exists (or did): kill and reap it */
+		kill_now(in);
+		if (in->pid > 0)
+			reap(in, true);
+		return ret;
+	}
+	in->state = EM_INST_READY;
+	uint64_t t_ready = em_now_ns();
+	/* hybrid: CLONE_INTO_CGROUP placed it in the unified hierarchy only (billing is right from
+	 * its first instruction); the v1 controllers see it from here, before it runs the function */
+	if (em_cg_needs_attach(in->cg) && (ret = em_cg_attach(in->cg, in->pid, err)) < 0) {
+		kill_now(in);
+		reap(in, true);
+		return em_err_prefix(err, "forked instance %s: ", in->name);
+	}
+	in->init_ns = em_now_ns() - t0;
+	em_debug(in->hlog, "instance %s: forked, READY after %.3f ms (FORKED %.3f, READY %.3f, "
+		 "v1 attach %.3f)", in->name, (double)in->init_ns / 1e6,
+		 (double)(t_forked - t0) / 1e6, (double)(t_ready - t_forked) / 1e6,
+		 (double)(em_now_ns() - t_ready) / 1e6);
+	return 0;
+}
+
 int em_inst_invoke(struct em_inst *in, uint64_t id, const char *meta, const void *body, size_t len,
 		   uint64_t deadline_ns, struct em_inst_reply *r, struct em_err *err)
 {
@@ -559,6 +867,11 @@ void em_inst_destroy(struct em_inst *in)
 		close(in->chan);
 	if (in->logfd >= 0)
 		close(in->logfd);
+	for (int i = 0; i < 2; i++)
+		if (in->fork_fds[i] >= 0)
+			close(in->fork_fds[i]);
 	free(in->log);
+	if (in->release)
+		in->release(in->release_arg);
 	free(in);
 }

@@ -26,6 +26,7 @@ struct em_cg_limits;
 struct em_bill;
 struct em_netns;
 struct em_netns_pool;
+struct em_tmpl;
 
 /* What every instance of one function version shares (owned by the host). */
 struct em_inst_cfg {
@@ -39,6 +40,8 @@ struct em_inst_cfg {
 	struct em_netns_pool *netns;       /* where its network namespace comes from */
 	struct em_bill *bill;              /* NULL: the host runs without billing */
 	struct em_log *log;
+	const char *cg_path;               /* NULL: "i<seq>-<fn>" below the host's parent; else this
+					      path (a template's, template.h) */
 };
 
 enum em_inst_state { EM_INST_PARKED, EM_INST_READY, EM_INST_DEAD };
@@ -76,7 +79,14 @@ struct em_inst {
 	char *log; size_t log_len, log_cap, log_dropped;
 	struct em_bill *bill;
 	struct em_log *hlog;
-	char name[96];                     /* cgroup name: "i<seq>-<fn>" */
+	char name[128];                    /* cgroup path: "i<seq>-<fn>", "z<t>-<fn>/i<seq>" */
+	/* forked from a template (em_inst_prepare_fork): not the host's child, so its end is read
+	 * from its pidfd (PIDFD_GET_INFO), and its fds wait here until the FORK carries them */
+	bool forked;
+	int fork_fds[2];                   /* its channel and log ends, until forked */
+	struct em_tmpl *tmpl;              /* the template it is (to be) forked from */
+	void (*release)(void *arg);        /* called when destroyed (the template's reference) */
+	void *release_arg;
 	struct em_inst *next;              /* the host's lists */
 };
 
@@ -84,6 +94,25 @@ struct em_inst {
  * billing), network namespace, channel and log pipe, then everything up to the exec. */
 int em_inst_park(const struct em_inst_cfg *cfg, uint64_t seq, struct em_inst **out,
 		 struct em_err *err);
+
+/* A slot for an instance forked from a template (template.h): its cgroup at cg_path (limits
+ * applied; cgroup.procs delegated to `uid`, the template's), billing tracked, a network namespace
+ * from `netns` (owned by the template's user namespace), channel and log pipe. State PARKED
+ * with no process; em_inst_start_forked fills it. */
+int em_inst_prepare_fork(const struct em_inst_cfg *cfg, const char *cg_path, uid_t uid,
+			 struct em_netns_pool *netns, uint64_t seq, struct em_inst **out,
+			 struct em_err *err);
+
+/* Fork the slot's process from template `tmpl` (an instance parked at its ready point in its
+ * user namespace): EMBER_FORK with the slot's fds and `req` (+ paths), the template's FORKED, then
+ * the new instance's READY, whose sender the kernel names (SCM_PIDFD). On a hybrid host the
+ * instance is then moved into the v1 hierarchies. `tmpl_lock` serialises the template's channel.
+ * On failure the slot is dead (destroy it); err says why, and ENOTCONN if the template itself is
+ * gone. in->init_ns is the whole fork, FORK to READY. */
+struct ember_fork_req;
+int em_inst_start_forked(struct em_inst *in, struct em_inst *tmpl, void *tmpl_lock,
+			 const struct ember_fork_req *req, const char *paths, uint32_t timeout_ms,
+			 struct em_err *err);
 
 /* Let a parked instance exec and run the function's init until READY, at most timeout_ms.
  * On failure the instance is dead (destroy it); err says why ("init failed: ..." with the

@@ -193,7 +193,7 @@ Test(fnspec, null_is_absent)
 	refused("{\"bundle\": null}", "bundle: missing (give either bundle, or rootfs and command)");
 	refused("{\"bundle\": \"%B\", \"memroyMb\": null}",
 		"memroyMb: unknown key (known: bundle, rootfs, command, memoryMb, timeoutMs, "
-		"environment, concurrency, tmpMb, network)");
+		"environment, concurrency, tmpMb, network, template)");
 }
 
 Test(fnspec, lower_bounds)
@@ -334,11 +334,11 @@ Test(fnspec, unknown_keys_and_bad_bodies)
 {
 	refused("{\"bundle\": \"%B\", \"memroyMb\": 256}",
 		"memroyMb: unknown key (known: bundle, rootfs, command, memoryMb, timeoutMs, "
-		"environment, concurrency, tmpMb, network)");
+		"environment, concurrency, tmpMb, network, template)");
 	/* the typo is reported even when something else is wrong too */
 	refused("{\"MemoryMb\": 1}",
 		"MemoryMb: unknown key (known: bundle, rootfs, command, memoryMb, timeoutMs, "
-		"environment, concurrency, tmpMb, network)");
+		"environment, concurrency, tmpMb, network, template)");
 	refused("[1, 2]", "body: must be a JSON object (got [1,2])");
 	refused("\"x\"", "body: must be a JSON object (got \"x\")");
 	/* a long value is shown cut */
@@ -361,7 +361,7 @@ Test(fnspec, to_json_round_trip)
 	snprintf(want, sizeof(want),
 		 "{\"rootfs\":\"%s\",\"command\":[\"/bin/fn\",\"a b\"],\"memoryMb\":256,"
 		 "\"timeoutMs\":3000,\"environment\":{\"Z\":\"1\",\"A\":\"=\"},\"concurrency\":0,"
-		 "\"tmpMb\":512,\"network\":\"bridge\"}", rootfs);
+		 "\"tmpMb\":512,\"network\":\"bridge\",\"template\":\"auto\"}", rootfs);
 	cr_expect_str_eq(s, want);
 	free(s);
 	/* what to_json gives parses back to the same spec */
