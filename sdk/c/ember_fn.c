@@ -437,6 +437,8 @@ static int run_instance(const struct ember_fn *fn, int fd)
 	}
 	fflush(stdout);
 	fflush(stderr);
+	if (getenv("EMBER_TEMPLATE") && !strcmp(getenv("EMBER_TEMPLATE"), "1"))
+		ember_zygote_prepare(); /* a template: huge pages make every fork cheaper */
 	if (emfn_buf_printf(&out, "{\"sdk\":\"c\",\"pid\":%d}", (int)getpid()) < 0)
 		out.len = 0; /* the payload may be empty */
 	r = send_frame(&ch, EMBER_READY, 0, out.p, out.len);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -212,6 +213,46 @@ static void child_setup(int chan, const int *fds, const struct ember_fork_req *r
 }
 
 /* ------------------------------------------------------------------ the template */
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#define HUGE_2M (2ull << 20)
+
+long long ember_zygote_prepare(void)
+{
+	char line[512];
+	long long huge = -1;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi;
+		char perms[8], path[256] = "";
+		int n = sscanf(line, "%llx-%llx %7s %*s %*s %*s %255s", &lo, &hi, perms, path);
+
+		if (n < 3 || perms[1] != 'w' || perms[3] != 'p' ||
+		    (path[0] && strcmp(path, "[heap]")))
+			continue;
+		lo = (lo + HUGE_2M - 1) & ~(HUGE_2M - 1);
+		hi &= ~(HUGE_2M - 1);
+		if (hi <= lo)
+			continue;
+		madvise((void *)(uintptr_t)lo, hi - lo, MADV_HUGEPAGE);
+		madvise((void *)(uintptr_t)lo, hi - lo, MADV_COLLAPSE);
+	}
+	fclose(f);
+	f = fopen("/proc/self/smaps_rollup", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %lld kB", &huge) == 1) {
+			huge <<= 10;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return huge;
+}
 
 /* Read the payload and its fds. */
 static int read_request(int chan, uint64_t len, struct ember_fork_req *req, char **paths,

@@ -502,3 +502,26 @@ Test(zygote, template_off_and_bad_values)
 	cr_expect(strstr(r.body, "template: must be \\\"auto\\\", \\\"provisioned\\\" or \\\"off\\\"") != NULL,
 		  "%s", r.body);
 }
+
+/* A template's big heap is collapsed into transparent huge pages before its READY
+ * (ember_zygote_prepare): each fork then copies one page-table entry per 2 MB. */
+Test(zygote, a_template_heap_is_backed_by_huge_pages)
+{
+	char path[64], line[256];
+	long long huge = -1;
+	FILE *f;
+	int tpid;
+
+	deploy_tmpl_x("zh", "init-heavy-c", 1769, "{\"template\":\"provisioned\","
+		      "\"environment\":{\"TABLE_MB\":\"32\"}}");
+	tpid = tmpl_pid("zh", NULL, 0);
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", tpid);
+	f = fopen(path, "re");
+	cr_assert_not_null(f, "%s", path);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %lld kB", &huge) == 1)
+			break;
+	fclose(f);
+	/* the 32 MB table, give or take its unaligned ends */
+	cr_expect_geq(huge, 28 * 1024, "AnonHugePages %lld kB", huge);
+}
