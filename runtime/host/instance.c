@@ -127,6 +127,8 @@ static int inst_alloc(const struct em_inst_cfg *cfg, uint64_t seq, const char *c
 		return em_err_set(err, errno, "instance %s: log pipe", in->name);
 	in->logfd = lp[0];
 	*log_child = lp[1];
+	if (set_nonblock(in->chan) < 0 || set_nonblock(in->logfd) < 0)
+		return em_err_set(err, errno, "instance %s: non-blocking channel", in->name);
 	return 0;
 }
 
@@ -178,10 +180,6 @@ int em_inst_park(const struct em_inst_cfg *cfg, uint64_t seq, struct em_inst **o
 		ret = em_err_set(err, errno, "pidfd_open of instance %s", in->name);
 		goto fail;
 	}
-	if (set_nonblock(in->chan) < 0 || set_nonblock(in->logfd) < 0) {
-		ret = em_err_set(err, errno, "instance %s: non-blocking channel", in->name);
-		goto fail;
-	}
 	in->state = EM_INST_PARKED;
 	*out = in;
 	return 0;
@@ -195,9 +193,7 @@ int em_inst_prepare_fork(const struct em_inst_cfg *cfg, const char *cg_path, uid
 			 struct em_err *err)
 {
 	struct em_inst *in = NULL;
-	int one = 1, ret;
-
-	int chan_child = -1, log_child = -1;
+	int one = 1, chan_child = -1, log_child = -1, ret;
 
 	ret = inst_alloc(cfg, seq, cg_path, netns, &uid, &in, &chan_child, &log_child, err);
 	if (in) {
@@ -210,10 +206,6 @@ int em_inst_prepare_fork(const struct em_inst_cfg *cfg, const char *cg_path, uid
 	/* the READY of whoever holds the other end comes with a pidfd of its sender */
 	if (setsockopt(in->chan, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) < 0) {
 		ret = em_err_set(err, errno, "instance %s: SO_PASSPIDFD (Linux >= 6.5)", in->name);
-		goto fail;
-	}
-	if (set_nonblock(in->chan) < 0 || set_nonblock(in->logfd) < 0) {
-		ret = em_err_set(err, errno, "instance %s: non-blocking channel", in->name);
 		goto fail;
 	}
 	in->state = EM_INST_PARKED;
