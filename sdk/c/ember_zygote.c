@@ -239,7 +239,9 @@ long long ember_zygote_prepare(void)
 		hi &= ~(HUGE_2M - 1);
 		if (hi <= lo)
 			continue;
-		madvise((void *)(uintptr_t)lo, hi - lo, MADV_HUGEPAGE);
+		/* collapse what is there; no MADV_HUGEPAGE, so that later faults (the template's
+		 * and its children's new allocations) stay 4K: a 2 MB page to clear and perhaps
+		 * compact for a small allocation made forks of small Python templates slower */
 		madvise((void *)(uintptr_t)lo, hi - lo, MADV_COLLAPSE);
 	}
 	fclose(f);

@@ -24,9 +24,10 @@
 #include <stdint.h>
 
 /* Get a template's memory ready to be forked, once, before its READY: its large private
- * anonymous regions (the heap, big allocations: >= 2 MB) are marked MADV_HUGEPAGE and collapsed
- * into transparent huge pages now (MADV_COLLAPSE, Linux >= 6.1), so each fork copies one page
- * table entry per 2 MB instead of 512 (tools/forkbench: a 256 MB template forks ~4.7x faster).
+ * anonymous regions (the heap, big allocations: >= 2 MB) are collapsed into transparent huge
+ * pages now (MADV_COLLAPSE, Linux >= 6.1; the regions are not marked MADV_HUGEPAGE, so later
+ * small allocations do not each clear a 2 MB page), so each fork copies one page-table entry per
+ * 2 MB instead of 512 (tools/forkbench: clone3 of a 256 MB template ~4x faster).
  * Best effort: regions the kernel declines stay as they are. Returns the bytes now backed by
  * huge pages (AnonHugePages), or -1 if that cannot be read. */
 long long ember_zygote_prepare(void);

@@ -525,3 +525,28 @@ Test(zygote, a_template_heap_is_backed_by_huge_pages)
 	/* the 32 MB table, give or take its unaligned ends */
 	cr_expect_geq(huge, 28 * 1024, "AnonHugePages %lld kB", huge);
 }
+
+/* Bridge mode: a forked instance's eth0 comes from the template's pool (owned by its user
+ * namespace), attached to the host's bridge like a cold instance's. */
+Test(zygote, bridge_mode_instances_get_an_eth0)
+{
+	struct bg b[2];
+	int pids[2], tpid;
+
+	deploy_tmpl_x("zbr", "probe", 128, "{\"template\":\"provisioned\",\"network\":\"bridge\"}");
+	tpid = tmpl_pid("zbr", NULL, 0);
+	invoke_n("zbr", "net", 2, b);
+	for (int i = 0; i < 2; i++) {
+		json_t *j = json_loads(b[i].body, 0, NULL);
+
+		cr_assert_eq(b[i].status, 200, "%s", b[i].body);
+		cr_expect_str_eq(b[i].start, "zygote");
+		cr_expect_eq(json_array_size(json_object_get(j, "interfaces")), 2, "%s", b[i].body);
+		cr_expect(strstr(b[i].body, "eth0") != NULL, "%s", b[i].body);
+		json_decref(j);
+		free(b[i].body);
+	}
+	cr_assert_eq(inst_pids("zbr", "idle", pids, NULL, 2), 2);
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(netns_owner(pids[i]), ns_ino(tpid, "user"));
+}
