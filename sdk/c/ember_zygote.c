@@ -384,3 +384,52 @@ fail:
 		why[0] = '\0';
 	return e;
 }
+
+/* Read exactly n bytes: 0, -EPIPE at EOF (before or inside), -errno. */
+static int read_exact(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)p + got, n - got);
+
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == 0 || errno == ECONNRESET)
+			return -EPIPE;
+		else if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+int ember_zygote_serve(int chan, uint16_t *type, uint64_t *id, uint64_t *len, char *why,
+		       size_t why_cap)
+{
+	for (;;) {
+		unsigned char h[EMBER_PROTO_HDR_LEN];
+		int r = read_exact(chan, h, sizeof(h));
+
+		why[0] = '\0';
+		if (r < 0)
+			return r;
+		if (get_le(h, 4) != EMBER_PROTO_MAGIC || get_le(h + 4, 2) != EMBER_PROTO_VERSION ||
+		    get_le(h + 16, 8) > EMBER_PROTO_MAX_PAYLOAD) {
+			snprintf(why, why_cap, "bad frame header (magic %#010llx, version %llu)",
+				 (unsigned long long)get_le(h, 4), (unsigned long long)get_le(h + 4, 2));
+			return -EPROTO;
+		}
+		*type = (uint16_t)get_le(h + 6, 2);
+		*id = get_le(h + 8, 8);
+		*len = get_le(h + 16, 8);
+		if (*type != EMBER_FORK)
+			return 1;
+		r = ember_zygote_fork(chan, *id, *len, why, why_cap);
+		if (r == 0)
+			return 0;
+		if (r < 0 && !why[0])
+			return r; /* the channel broke */
+		if (r < 0)
+			fprintf(stderr, "ember_zygote: fork failed: %s\n", why);
+	}
+}

@@ -41,4 +41,13 @@ long long ember_zygote_prepare(void);
  * In the child a failed setup step sends INIT_ERROR on the new channel and _exit(1)s. */
 int ember_zygote_fork(int chan, uint64_t id, uint64_t payload_len, char *why, size_t why_cap);
 
+/* For an SDK whose ready point is not in C (Python): wait for frames on `chan` and serve every
+ * EMBER_FORK here, so the template runs none of its own code per fork (no interpreter work, no
+ * copy-on-write faults of its heap after the first fork).
+ *  = 0: in a new child (as ember_zygote_fork); the caller runs its after-fork work and READY.
+ *  = 1: another frame arrived: *type, *id, *len are its header; its payload is still unread.
+ *  < 0: -errno: the channel ended (-EPIPE) or failed, or a bad header (-EPROTO; why says). */
+int ember_zygote_serve(int chan, uint16_t *type, uint64_t *id, uint64_t *len, char *why,
+		       size_t why_cap);
+
 #endif

@@ -51,6 +51,7 @@ re-made there (``random`` already re-seeds itself that way). The template must s
 single-threaded. The C SDK's equivalent is ``struct ember_fn.after_fork``.
 """
 
+import errno as errno_mod
 import gc
 import importlib
 import json
@@ -282,6 +283,10 @@ class Zygote:
         self._lib.ember_zygote_fork.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64,
                                                 ctypes.c_char_p, ctypes.c_size_t]
         self._lib.ember_zygote_fork.restype = ctypes.c_int
+        self._lib.ember_zygote_serve.argtypes = [
+            ctypes.c_int, ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_uint64),
+            ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p, ctypes.c_size_t]
+        self._lib.ember_zygote_serve.restype = ctypes.c_int
         self._lib.ember_zygote_prepare.argtypes = []
         self._lib.ember_zygote_prepare.restype = ctypes.c_longlong
         self._why = ctypes.create_string_buffer(256)
@@ -290,6 +295,27 @@ class Zygote:
         """Before READY: collapse the heap into huge pages, so each fork copies less page table
         (ember_zygote.h). Returns the bytes in huge pages."""
         return self._lib.ember_zygote_prepare()
+
+    def serve(self, channel):
+        """A template's ready point: FORK frames are served in C (ember_zygote_serve), so the
+        template runs no Python per fork. Returns None in a new instance (after the at-fork
+        hooks ran), or (type, id, length) of another frame, whose payload is still unread.
+        The template is single-threaded, so skipping PyOS_BeforeFork (the import lock, before
+        hooks) in it is safe; the child runs PyOS_AfterFork_Child as os.fork's does."""
+        c = self._ctypes
+        t, i, n = c.c_uint16(), c.c_uint64(), c.c_uint64()
+        r = self._lib.ember_zygote_serve(channel.fd, c.byref(t), c.byref(i), c.byref(n),
+                                         self._why, 256)
+        if r == 0:
+            c.pythonapi.PyOS_AfterFork_Child()  # at-fork hooks: random re-seeds itself, ...
+            os.set_inheritable(channel.fd, False)
+            os.environ.pop("EMBER_TEMPLATE", None)
+            return None
+        if r == 1:
+            return t.value, i.value, n.value
+        if r == -errno_mod.EPIPE:
+            raise HostGone()
+        raise ProtocolError(self._why.value.decode(errors="replace") or os.strerror(-r))
 
     def fork(self, channel, frame_id, length):
         """0 in the new instance, the child's pid in the template (or -errno if the fork
@@ -352,8 +378,6 @@ def run_instance(fd, spec):
             except HostGone:
                 pass  # the host went first; the init failed all the same
             return 1
-        # What init built is long-lived: move it out of the collector's generations, so GC
-        # passes neither walk it nor (in forked instances, later) write to its pages.
         zygote = None
         if os.environ.get("EMBER_TEMPLATE") == "1":
             try:
@@ -361,12 +385,27 @@ def run_instance(fd, spec):
             except OSError as exc:
                 print(f"ember_fn: template without a fork core: {exc}", file=sys.stderr,
                       flush=True)
+        # What init built is long-lived: move it out of the collector's generations, so GC
+        # passes neither walk it nor (in forked instances, later) write to its pages.
         gc.freeze()
         if zygote is not None:
             zygote.prepare()
         channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid()}))
         while True:
-            frame_type, frame_id, payload = channel.wait_for_request()
+            if zygote is not None:
+                # a template: FORKs are served in C until something else comes
+                got = zygote.serve(channel)
+                if got is None:
+                    zygote = None
+                    channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid(),
+                                                  "forked": True}))
+                    continue
+                frame_type, frame_id, length = got
+                if frame_type != INVOKE:
+                    raise ProtocolError(f"unexpected frame type {frame_type} from the host")
+                payload = channel._read_exact(length, "payload")
+            else:
+                frame_type, frame_id, payload = channel.wait_for_request()
             if frame_type == FORK:
                 try:
                     if zygote is None:
