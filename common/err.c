@@ -68,6 +68,10 @@ int em_err_prefix(struct em_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
+	/* "instance %s: " and "instance %s" both give "instance x: what failed" */
+	size_t n = strlen(prefix);
+	while (n && (prefix[n - 1] == ' ' || prefix[n - 1] == ':'))
+		prefix[--n] = '\0';
 	memcpy(old, err->msg, sizeof(old));
 	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
 	return -err->code;

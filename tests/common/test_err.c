@@ -33,6 +33,16 @@ Test(err, prefix_adds_context_and_keeps_code)
 			 "load /b/config.json: linux.namespaces[2].type: unknown namespace \"foo\"");
 }
 
+/* a prefix written with its own ": " does not double the separator */
+Test(err, prefix_with_a_trailing_colon_is_joined_once)
+{
+	struct em_err err = { 0 };
+
+	em_err_msg(&err, ENOSPC, "no capacity");
+	em_err_prefix(&err, "deploy %s: ", "f");
+	cr_assert_str_eq(err.msg, "deploy f: no capacity");
+}
+
 Test(err, unnamed_errno)
 {
 	char buf[16];
