@@ -344,6 +344,9 @@ static struct em_inst *expired_locked(struct em_host *h, uint64_t now)
 	return out;
 }
 
+static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, const struct version *keep,
+				       bool *ok);
+
 /* ---- templates: park (here), init (a thread of its own), finish (here) */
 
 struct tmpl_job {
@@ -403,6 +406,17 @@ static void tmpl_begin_locked(struct em_host *h, struct version *v)
 
 	v->refs++;      /* until tmpl_end_locked */
 	v->tmpl_making = true;
+	if (v->tmpl_wanted) {
+		/* a provisioned deploy waits for it: idle instances make room, as for a cold start */
+		bool fits;
+		struct em_inst *evicted = make_room_locked(h, v->spec.memory_mb, v, &fits);
+
+		if (evicted) {
+			pthread_mutex_unlock(&h->lock);
+			destroy_chain(evicted);
+			pthread_mutex_lock(&h->lock);
+		}
+	}
 	h->used_mb += v->spec.memory_mb;
 	if (!j) {
 		ret = em_err_set(&err, ENOMEM, "template of %s", v->spec.name);
@@ -787,7 +801,7 @@ static int deploy(struct em_host *h, const struct em_fn_spec *spec, uint32_t num
 			ret = em_err_msg(err, ESHUTDOWN, "the host is shutting down");
 		} else {
 			*err = *fail;
-			em_err_prefix(err, "deploy %s: ", spec->name);
+			em_err_prefix(err, "deploy %s", spec->name);
 			ret = -EINVAL;
 			err->code = EINVAL;
 		}
@@ -1017,8 +1031,11 @@ static void set_error(struct em_invoke_result *res, int status, const char *type
 }
 
 /* Under the lock: make room for `mb` more by reaping idle instances (least recently used
- * first). Returns the reaped chain; *ok says whether it fits now. */
-static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, bool *ok)
+ * first), then templates that no instance uses (never `keep`'s: the version that asks). A
+ * template goes the way a dead one does: new instances start cold, and "auto" makes it again
+ * when there is room. Returns the chain to destroy; *ok says whether it fits now. */
+static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, const struct version *keep,
+				       bool *ok)
 {
 	struct em_inst *out = NULL;
 
@@ -1032,13 +1049,25 @@ static struct em_inst *make_room_locked(struct em_host *h, uint64_t mb, bool *ok
 					pb = p;
 					vb = v;
 				}
-		if (!pb)
+		if (pb) {
+			struct em_inst *in = *pb;
+			*pb = in->next;
+			vb->n_idle--;
+			h->used_mb -= in->memory_mb;
+			push(&out, in);
+			continue;
+		}
+		for (struct version *v = h->versions; v && !vb; v = v->next)
+			if (v != keep && v->tmpl && !v->n_busy && !v->n_idle)
+				vb = v;
+		if (!vb)
 			break;
-		struct em_inst *in = *pb;
-		*pb = in->next;
-		vb->n_idle--;
-		h->used_mb -= in->memory_mb;
-		push(&out, in);
+		struct em_inst *slots = tmpl_broken_locked(h, vb, vb->tmpl, "evicted to make room");
+		while (slots) {
+			struct em_inst *next = slots->next;
+			push(&out, slots);
+			slots = next;
+		}
 	}
 	*ok = h->used_mb + mb <= h->capacity_mb;
 	return out;
@@ -1127,7 +1156,7 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 		start = EM_BILL_START_WARM;
 	} else {
 		start = EM_BILL_START_COLD;
-		evicted = make_room_locked(h, v->spec.memory_mb, &fits);
+		evicted = make_room_locked(h, v->spec.memory_mb, v, &fits);
 		if (!fits) {
 			ret = em_err_msg(err, ENOSPC, "invoke %s: no capacity for another %u MB "
 					 "instance: %" PRIu64 " of %" PRIu64 " MB are in use by busy "

@@ -354,11 +354,13 @@ Test(zygote, limits_hold_for_forked_instances)
 {
 	struct em_client_resp r;
 
-	/* 128 MB gets 7 % of a CPU: touching 128 MB takes seconds of wall time here */
-	deploy_tmpl_x("zl", "probe", 128, "{\"template\":\"provisioned\",\"timeoutMs\":60000}");
+	/* 128 MB would get 7 % of a CPU, and reaching its limit (page faults, then reclaim) takes
+	 * 40-60 s of wall time here; 512 MB gets 29 % */
+	deploy_tmpl_x("zl", "probe", 512, "{\"template\":\"provisioned\",\"timeoutMs\":120000}");
 	cr_assert_eq(invoke(&S, "zl", "oom", &r), 502, "%s", r.body);
 	cr_expect_str_eq(em_client_header(S.c, "Ember-Start"), "zygote");
 	cr_expect_str_eq(error_type(&r), "Function.OutOfMemory", "%s", r.body);
+	cr_expect(strstr(r.body, "512 MB") != NULL, "%s", r.body);
 	cr_assert_eq(invoke(&S, "zl", "fork 1100", &r), 200, "%s", r.body);
 	json_t *j = json_loads(r.body, 0, NULL);
 	json_int_t forked = json_integer_value(json_object_get(j, "forked"));
@@ -549,4 +551,31 @@ Test(zygote, bridge_mode_instances_get_an_eth0)
 	cr_assert_eq(inst_pids("zbr", "idle", pids, NULL, 2), 2);
 	for (int i = 0; i < 2; i++)
 		cr_expect_eq(netns_owner(pids[i]), ns_ino(tpid, "user"));
+}
+
+/* A provisioned deploy makes room for its template by reaping idle instances (least recently
+ * used first), as a cold start does; the template counts in the node's memory, and an unused
+ * template is evicted when an invocation needs the room. */
+Test(zygote, a_provisioned_template_reaps_idle_instances_for_room)
+{
+	struct em_client_resp r;
+
+	/* capacity 4096 MB (up()): an idle 1769 MB instance and a 1769 MB template fill it */
+	cr_assert_eq(deploy(&S, "za", "hello-c", 1769, "{\"template\":\"off\"}", &r), 200, "%s",
+		     r.body);
+	cr_assert_eq(invoke(&S, "za", "x", &r), 200, "%s", r.body);
+	cr_assert_not_null(inst_cg(&S, "memory", "za", "idle", NULL));
+	deploy_tmpl("zb2", "hello-c", 1769);
+	/* no room for a third 1769 MB template next to them without the idle instance */
+	deploy_tmpl("zc2", "hello-c", 1769);
+	cr_expect_null(inst_cg(&S, "memory", "za", "idle", NULL), "the idle instance was kept");
+	/* an instance of zc2 needs room too: zb2's unused template goes, zc2's stays */
+	int zb2 = tmpl_pid("zb2", NULL, 0);
+	cr_assert_eq(invoke(&S, "zc2", "x", &r), 200, "%s", r.body);
+	cr_expect_str_eq(em_client_header(S.c, "Ember-Start"), "zygote");
+	cr_expect_gt(tmpl_pid("zc2", NULL, 0), 0);
+	cr_expect_eq(tmpl_pid("zb2", NULL, 0), 0, "zb2's template was kept");
+	for (int i = 0; i < 50 && kill(zb2, 0) == 0; i++)
+		sleep_ms(100);
+	cr_expect_eq(kill(zb2, 0), -1, "zb2's template process %d is alive", zb2);
 }
