@@ -46,7 +46,7 @@ static bool v2(void)
 	return stat("/sys/fs/cgroup/memory", &st) != 0;
 }
 
-static void sleep_ms(unsigned ms)
+void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
@@ -309,4 +309,17 @@ const char *read_str(const char *dir, const char *file)
 unsigned long long read_ull(const char *dir, const char *file)
 {
 	return strtoull(read_str(dir, file), NULL, 10);
+}
+
+void serve_up(struct serve *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->extra[0] = "--capacity-mb";
+	s->extra[1] = "4096";
+	serve_start(s);
+}
+
+void serve_down(struct serve *s)
+{
+	serve_stop(s, false);
 }

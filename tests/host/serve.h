@@ -20,6 +20,12 @@ struct serve {
 	const char *extra[16];   /* extra `ember serve` flags for the next serve_start */
 };
 
+/* The suites' fixture: a fresh host with 4096 MB of capacity (serve_up), stopped and checked
+ * (serve_down). */
+void serve_up(struct serve *s);
+void serve_down(struct serve *s);
+void sleep_ms(unsigned ms);
+
 /* Start (or restart, keeping the directories) the host and wait for its socket. */
 void serve_start(struct serve *s);
 /* SIGTERM, wait, assert exit 0 and nothing left: no instance cgroup, no process in the

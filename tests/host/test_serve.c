@@ -18,21 +18,12 @@ static struct serve S;
 
 static void up(void)
 {
-	memset(&S, 0, sizeof(S));
-	S.extra[0] = "--capacity-mb";
-	S.extra[1] = "4096";
-	serve_start(&S);
+	serve_up(&S);
 }
 
 static void down(void)
 {
-	serve_stop(&S, false);
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
+	serve_down(&S);
 }
 
 static double header_num(const char *name)
