@@ -656,8 +656,7 @@ int em_inst_start_forked(struct em_inst *in, struct em_inst *tmpl, void *tmpl_lo
 			 struct em_err *err)
 {
 	uint64_t t0 = em_now_ns(), deadline = t0 + (uint64_t)timeout_ms * 1000000ull;
-	static uint64_t fork_ids;
-	uint64_t id = __atomic_add_fetch(&fork_ids, 1, __ATOMIC_RELAXED);
+	uint64_t id = in->seq; /* host-wide unique: FORKED must echo it */
 	size_t plen = req->paths_len, len = sizeof(*req) + plen;
 	cleanup_free unsigned char *buf = malloc(len);
 	cleanup_free char *payload = NULL;
