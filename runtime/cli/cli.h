@@ -55,6 +55,8 @@ int cmd_netns_pool(struct cli *, int, char **, struct em_err *);
 /* the function host (serve.c) and its client (fn.c) */
 int cmd_serve(struct cli *, int, char **, struct em_err *);
 int cmd_fn(struct cli *, int, char **, struct em_err *);
+/* template snapshot images (snapshot.c) */
+int cmd_snapshot(struct cli *, int, char **, struct em_err *);
 
 /* run/exec return the process's exit status this way (it is not an error) */
 #define CLI_EXIT_STATUS(code) (1000 + (code))
