@@ -417,10 +417,13 @@ static int fn_ls(struct fn *f, int argc, char **argv)
 		json_decref(j);
 		return fail(f, "unexpected answer: %.200s", r.body);
 	}
-	printf("%-32s %-8s %-8s %-9s %-11s %s\n", "NAME", "VERSION", "MEMORY", "TIMEOUT",
-	       "CONCURRENCY", "INSTANCES");
+	printf("%-32s %-8s %-8s %-9s %-11s %-9s %s\n", "NAME", "VERSION", "MEMORY", "TIMEOUT",
+	       "CONCURRENCY", "INSTANCES", "TEMPLATE");
 	json_array_foreach(j, i, d) {
 		char mem[32] = "-", tmo[32] = "-", conc[32] = "-", inst[32] = "-", ver[32] = "-";
+		json_t *t = json_object_get(d, "template");
+		const char *tstate = json_string_value(json_object_get(t, "state")) ?: "-";
+		char tmpl[64];
 		json_t *v;
 		long long n;
 
@@ -434,8 +437,15 @@ static int fn_ls(struct fn *f, int argc, char **argv)
 			snprintf(conc, sizeof(conc), "%lld", json_integer_value(v));
 		if ((n = count_of(desc_get(d, "instances"))) >= 0)
 			snprintf(inst, sizeof(inst), "%lld", n);
-		printf("%-32s %-8s %-8s %-9s %-11s %s\n",
-		       json_string_value(json_object_get(d, "name")) ?: "?", ver, mem, tmo, conc, inst);
+		/* "ready (pid N)": the process an operator looks for; "none" until one is made */
+		if (json_is_integer(json_object_get(t, "pid")))
+			snprintf(tmpl, sizeof(tmpl), "%s (pid %lld)", tstate,
+				 json_integer_value(json_object_get(t, "pid")));
+		else
+			snprintf(tmpl, sizeof(tmpl), "%s", tstate);
+		printf("%-32s %-8s %-8s %-9s %-11s %-9s %s\n",
+		       json_string_value(json_object_get(d, "name")) ?: "?", ver, mem, tmo, conc, inst,
+		       tmpl);
 	}
 	json_decref(j);
 	return 0;

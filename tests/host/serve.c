@@ -323,3 +323,11 @@ void serve_down(struct serve *s)
 {
 	serve_stop(s, false);
 }
+
+const char *ember_bin(void)
+{
+	static char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/ember", build_dir());
+	return p;
+}

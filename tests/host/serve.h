@@ -58,6 +58,9 @@ int inst_count(struct serve *s);
 const char *read_str(const char *dir, const char *file);
 unsigned long long read_ull(const char *dir, const char *file);
 
+/* Path of build/ember. */
+const char *ember_bin(void);
+
 /* Path of an example bundle. */
 const char *example(const char *name);
 

@@ -570,3 +570,29 @@ Test(zygote, a_provisioned_template_reaps_idle_instances_for_room)
 		sleep_ms(100);
 	cr_expect_eq(kill(zb2, 0), -1, "zb2's template process %d is alive", zb2);
 }
+
+/* What an operator sees: `ember fn ls` names the template's state and process. */
+Test(zygote, fn_ls_shows_the_template)
+{
+	char cmd[1024], line[512], want[64];
+	bool seen = false;
+	FILE *p;
+	int tpid;
+
+	deploy_tmpl("zls", "hello-c", 128);
+	tpid = tmpl_pid("zls", NULL, 0);
+	snprintf(want, sizeof(want), "ready (pid %d)", tpid);
+	snprintf(cmd, sizeof(cmd), "%s fn ls --socket %s", ember_bin(), S.sock);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		if (!strncmp(line, "NAME ", 5))
+			cr_expect(strstr(line, "TEMPLATE") != NULL, "%s", line);
+		if (!strncmp(line, "zls ", 4)) {
+			seen = true;
+			cr_expect(strstr(line, want) != NULL, "no \"%s\" in: %s", want, line);
+		}
+	}
+	cr_expect_eq(pclose(p), 0);
+	cr_expect(seen, "zls not listed");
+}
