@@ -28,7 +28,7 @@ enum ember_frame_type {
 				  Payload: JSON {"errorType": "...", "errorMessage": "..."} */
 	EMBER_INIT_ERROR = 5,  /* instance -> host: init failed (then the instance exits). id 0.
 				  Payload: JSON as EMBER_ERROR */
-	/* 16..31: templates (sdk/c/ember_zygote.h; snapshots will take more) */
+	/* 16..31: templates (sdk/c/ember_zygote.h) and their snapshots */
 	EMBER_FORK = 16,       /* host -> template: make a new instance. id: the host's fork number.
 				  Payload: struct ember_fork_req, then its paths. The payload comes in
 				  its own sendmsg carrying the new instance's fds (SCM_RIGHTS, in
@@ -36,6 +36,19 @@ enum ember_frame_type {
 	EMBER_FORKED = 17,     /* template -> host: id as in FORK. Payload: i32 errno (0: the child
 				  exists and will send READY or INIT_ERROR on its own channel), then
 				  a message */
+	/* snapshots (sdk/c/ember_snap.h, snapshot/FORMAT.md) */
+	EMBER_SNAPSHOT = 18,   /* host -> template: describe yourself for a dump. id: the host's.
+				  No payload. */
+	EMBER_SNAPSHOT_STATE = 19, /* template -> host: id as in SNAPSHOT. Payload: struct
+				  ember_snap_state, then its texts. The template then reads nothing
+				  but SNAPSHOT_DONE (its memory must hold still while the host reads
+				  it through /proc) */
+	EMBER_SNAPSHOT_DONE = 20, /* host -> template: the dump is over; carry on parking. id as in
+				  SNAPSHOT. Payload: i32 status (0 or an errno), informative */
+	EMBER_SNAPSHOT_UFFD = 21, /* restorer -> host, before the restored template's READY, lazy
+				  restores only: the userfaultfd of the restored memory rides on the
+				  header (SCM_RIGHTS, one fd); the host serves its faults. id 0, no
+				  payload */
 };
 
 /* EMBER_FORK's fds, in this order. */
@@ -60,6 +73,48 @@ struct ember_fork_req {
 				  also holds CAP_SYS_ADMIN in its user namespace, the instance not */
 };
 _Static_assert(sizeof(struct ember_fork_req) == 16, "wire fork request is 16 bytes");
+
+/* The registers a template's ready point resumes with: what a function call preserves on
+ * x86-64 (System V), like setjmp's. Captured by ember_snap_capture (sdk/c/ember_snap.h); a
+ * restorer (snapshot/restore/) loads them, sets eax = 1 and jumps to rip. */
+struct ember_snap_regs {
+	uint64_t rbx, rbp, r12, r13, r14, r15;
+	uint64_t rsp;          /* the caller's stack pointer once the capture call has returned */
+	uint64_t rip;          /* the capture call's return address */
+	uint32_t mxcsr;        /* SSE control and status */
+	uint16_t fpucw;        /* x87 control word */
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct ember_snap_regs) == 72, "wire regs are 72 bytes");
+
+/* The kernel's struct sigaction on x86-64 (rt_sigaction's). */
+struct ember_snap_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+#define EMBER_SNAP_NSIG 64
+
+/* EMBER_SNAPSHOT_STATE's payload: what the host cannot read from /proc itself (or reads only in
+ * its own view: paths). maps_len bytes of the template's /proc/self/maps (paths as the template
+ * sees them), then fds_len bytes of "<fd> <readlink of /proc/self/fd/N>\n" lines, then exe_len
+ * bytes of readlink(/proc/self/exe) follow. If error is non-zero the template cannot be dumped:
+ * maps_len bytes of a message say why (fds_len = exe_len = 0), and it carries on without waiting
+ * for SNAPSHOT_DONE. */
+struct ember_snap_state {
+	int32_t error;         /* 0, or an errno: EBUSY (more than one thread), ENOTSUP, ... */
+	uint32_t threads;      /* tasks in /proc/self/task: 1 */
+	struct ember_snap_regs regs;
+	uint64_t fs_base;      /* arch_prctl(ARCH_GET_FS): the thread pointer */
+	uint64_t gs_base;
+	uint64_t sigmask;      /* blocked signals, bit n-1 for signal n */
+	uint64_t rseq_addr;    /* glibc's registered rseq area (thread pointer + __rseq_offset), or
+				  0 when rseq is not registered */
+	uint32_t rseq_len;     /* __rseq_size as registered (32 on glibc 2.36) */
+	uint32_t rseq_sig;     /* RSEQ_SIG: 0x53053053 on x86-64 */
+	struct ember_snap_sigaction sigactions[EMBER_SNAP_NSIG]; /* entry n-1 for signal n */
+	uint32_t maps_len, fds_len, exe_len, reserved;
+};
+_Static_assert(sizeof(struct ember_snap_state) == 2184, "wire snapshot state is 2184 bytes");
 
 /* One frame: this header, then `len` payload bytes. */
 struct ember_frame_hdr {
