@@ -244,6 +244,9 @@ int em_snap_uffd_register(int uffd, const struct em_snap_image *img, uint32_t *n
 	return 0;
 }
 
+static bool bit_get(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
+static void bit_set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ull << (i % 64); }
+
 /* --- the working-set sidecar ----------------------------------------------------------------- */
 
 #define WS_MAGIC "EMBERWS1"
@@ -311,19 +314,27 @@ int em_snap_ws_load(const struct em_snap_image *img, const char *path, struct em
 				  "runs%s", path, h.nr_runs, ret == -ENODATA ? ": truncated" : "");
 	if (ws_crc(&h, runs) != h.crc)
 		return em_err_msg(err, EBADMSG, "working set %s: checksum mismatch", path);
-	uint64_t pages = 0;
+	uint64_t pages = 0, total = 0;
+	for (uint32_t i = 0; i < em_snap_region_count(img); i++)
+		total += region_pages(em_snap_region(img, i));
+	cleanup_free uint64_t *seen = calloc(total / 64 + 1, sizeof(uint64_t));
+	if (!seen)
+		return em_err_set(err, ENOMEM, "working set %s: page bitmap", path);
 	for (uint32_t i = 0; i < h.nr_runs; i++) {
 		const struct em_snap_ws_run *w = &runs[i];
 		const struct em_snap_region *r = em_snap_region(img, w->region);
 
 		if (!r || !w->npages || w->reserved || w->page >= region_pages(r) ||
-		    w->npages > region_pages(r) - w->page ||
-		    (i && (w->region < runs[i - 1].region ||
-			   (w->region == runs[i - 1].region &&
-			    w->page < runs[i - 1].page + runs[i - 1].npages))))
+		    w->npages > region_pages(r) - w->page)
 			return em_err_msg(err, EINVAL, "working set %s: run %u (region %u, pages %u+%u) "
-					  "out of range or out of order", path, i, w->region, w->page,
-					  w->npages);
+					  "out of range", path, i, w->region, w->page, w->npages);
+		for (uint32_t k = w->page; k < w->page + w->npages; k++) {
+			if (bit_get(seen, r->page_first + k))
+				return em_err_msg(err, EINVAL, "working set %s: run %u (region %u, "
+						  "pages %u+%u) overlaps an earlier run", path, i,
+						  w->region, w->page, w->npages);
+			bit_set(seen, r->page_first + k);
+		}
 		pages += w->npages;
 	}
 	if (pages != h.nr_pages)
@@ -371,6 +382,8 @@ struct em_snap_lazy {
 
 	bool recording;
 	uint64_t *ws;           /* recorded working set, bit per page-map entry */
+	struct em_snap_ws_run *rec; /* the same pages, in the order they were installed */
+	uint32_t rec_nr, rec_cap;
 	struct em_snap_ws_run *pf; /* loaded working set to prefetch */
 	uint32_t pf_nr, pf_i, pf_page;
 	uint64_t t_start;
@@ -380,8 +393,6 @@ struct em_snap_lazy {
 	struct em_err err;      /* the first error the server met */
 };
 
-static bool bit_get(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
-static void bit_set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ull << (i % 64); }
 
 #define STAT_ADD(s, field, n)                          \
 	do {                                           \
@@ -504,6 +515,37 @@ struct served {
 	uint32_t copied, zeroed, existing, poisoned;
 };
 
+/* Add the pages of [k, k + n) that p has now and the working set lacks, in order (a fork's child
+ * faulting a page its parent had faulted adds nothing). Allocation failures only shorten it. */
+static void record_ws(struct em_snap_lazy *s, uint32_t ri, uint32_t k, uint32_t n,
+		      const struct proc *p, uint64_t *ws)
+{
+	uint64_t base = em_snap_region(s->img, ri)->page_first;
+
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t j = k; j < k + n; j++) {
+		if (!bit_get(p->done, base + j) || bit_get(ws, base + j))
+			continue;
+		struct em_snap_ws_run *last = s->rec_nr ? &s->rec[s->rec_nr - 1] : NULL;
+		if (last && last->region == ri && last->page + last->npages == j) {
+			last->npages++;
+		} else {
+			if (s->rec_nr == s->rec_cap) {
+				uint32_t cap = s->rec_cap ? s->rec_cap * 2 : 256;
+				struct em_snap_ws_run *m = realloc(s->rec, cap * sizeof(*m));
+				if (!m)
+					break;
+				s->rec = m;
+				s->rec_cap = cap;
+			}
+			s->rec[s->rec_nr++] = (struct em_snap_ws_run){ .region = ri, .page = j,
+								       .npages = 1 };
+		}
+		bit_set(ws, base + j);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Install pages [from, to) of region ri into p at their addresses + delta (mremap), skipping done
  * pages: stored runs read from the image (checked when verify), zero and absent runs zeroed.
  * *stop gets the errno that stopped it (EAGAIN: retry later; ESRCH: process gone), 0 otherwise;
@@ -583,13 +625,8 @@ static void install(struct em_snap_lazy *s, struct proc *p, uint32_t ri, uint32_
 			}
 		}
 		sv->existing += fr.existing;
-		if (ws && fr.installed) {
-			pthread_mutex_lock(&s->lock);
-			for (uint32_t j = 0; j < n; j++)
-				if (bit_get(p->done, base + k + j))
-					bit_set(ws, base + k + j);
-			pthread_mutex_unlock(&s->lock);
-		}
+		if (ws && fr.installed)
+			record_ws(s, ri, k, n, p, ws);
 		if (fr.eno == ENOENT) {
 			/* the range is no longer registered (unmapped; its UNMAP event follows):
 			 * nothing to fill there again */
@@ -882,40 +919,47 @@ static void reap(struct em_snap_lazy *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* One prefetch step: up to prefetch_pages of the working set into the root process. Returns false
- * when the prefetch is over. */
+/* One prefetch step: up to prefetch_pages of the working set into the root process, in the order
+ * the first restore faulted them in (the order this one will likely touch them: the prefetch stays
+ * ahead of the process instead of racing it from the other end). Faults are served between
+ * steps. Returns false when the prefetch is over. */
 static bool prefetch_step(struct em_snap_lazy *s)
 {
 	struct proc *root = NULL;
+	uint32_t budget = s->o.prefetch_pages;
 
 	for (uint32_t i = 0; i < s->nr_procs; i++)
 		if (s->procs[i]->root)
 			root = s->procs[i];
-	if (!root || s->pf_i >= s->pf_nr)
+	if (!root)
 		return false;
-	const struct em_snap_ws_run *w = &s->pf[s->pf_i];
-	uint32_t from = w->page + s->pf_page, to = w->page + w->npages;
-	if (to - from > s->o.prefetch_pages)
-		to = from + s->o.prefetch_pages;
-	struct served sv = { 0 };
-	int stop;
-	install(s, root, w->region, from, to, 0, &sv, NULL, &stop);
-	pthread_mutex_lock(&s->lock);
-	s->st.pages_prefetched += sv.copied + sv.zeroed;
-	s->st.pages_existing += sv.existing;
-	s->st.pages_poisoned += sv.poisoned;
-	pthread_mutex_unlock(&s->lock);
-	if (stop == ESRCH) {
-		root->gone = true;
-		return false;
-	}
-	if (stop == EAGAIN)
-		return true; /* a fork or a DONTNEED in progress: its event first, then again */
-	/* other errors were recorded; the pages left fault in on demand */
-	s->pf_page = to - w->page;
-	if (s->pf_page >= w->npages) {
-		s->pf_i++;
-		s->pf_page = 0;
+	while (budget && s->pf_i < s->pf_nr) {
+		const struct em_snap_ws_run *w = &s->pf[s->pf_i];
+		uint32_t from = w->page + s->pf_page, to = w->page + w->npages;
+		struct served sv = { 0 };
+		int stop;
+
+		if (to - from > budget)
+			to = from + budget;
+		install(s, root, w->region, from, to, 0, &sv, NULL, &stop);
+		pthread_mutex_lock(&s->lock);
+		s->st.pages_prefetched += sv.copied + sv.zeroed;
+		s->st.pages_existing += sv.existing;
+		s->st.pages_poisoned += sv.poisoned;
+		pthread_mutex_unlock(&s->lock);
+		if (stop == ESRCH) {
+			root->gone = true;
+			return false;
+		}
+		if (stop == EAGAIN)
+			return true; /* a fork or a DONTNEED in progress: its event first, then again */
+		/* other errors were recorded; the pages left fault in on demand */
+		budget -= to - from;
+		s->pf_page = to - w->page;
+		if (s->pf_page >= w->npages) {
+			s->pf_i++;
+			s->pf_page = 0;
+		}
 	}
 	return s->pf_i < s->pf_nr;
 }
@@ -1028,6 +1072,7 @@ static void lazy_free(struct em_snap_lazy *s)
 	if (s->buf)
 		munmap(s->buf, (size_t)s->buf_pages * PAGE);
 	free(s->ws);
+	free(s->rec);
 	free(s->pf);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -1173,8 +1218,8 @@ void em_snap_lazy_stats(struct em_snap_lazy *s, struct em_snap_lazy_stats *st)
 	*st = s->st;
 	if (s->recording) {
 		st->ws_pages = 0;
-		for (size_t i = 0; i < s->bitmap_words; i++)
-			st->ws_pages += (uint32_t)__builtin_popcountll(s->ws[i]);
+		for (uint32_t i = 0; i < s->rec_nr; i++)
+			st->ws_pages += s->rec[i].npages;
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -1183,7 +1228,7 @@ int em_snap_lazy_save_ws(struct em_snap_lazy *s, struct em_err *err)
 {
 	const struct em_snap_header *ih = em_snap_header(s->img);
 	struct em_snap_ws_run *runs = NULL;
-	uint32_t nr = 0, cap = 0, pages = 0;
+	uint32_t nr = 0, pages = 0;
 	char tmp[4200];
 	int ret = 0;
 
@@ -1191,35 +1236,15 @@ int em_snap_lazy_save_ws(struct em_snap_lazy *s, struct em_err *err)
 		return em_err_msg(err, EINVAL, "working set %s: this lazy restore does not record one",
 				  s->ws_path[0] ? s->ws_path : "(none)");
 	pthread_mutex_lock(&s->lock);
-	for (uint32_t i = 0; i < em_snap_region_count(s->img) && ret == 0; i++) {
-		const struct em_snap_region *r = em_snap_region(s->img, i);
-
-		for (uint32_t k = 0; k < region_pages(r); k++) {
-			if (!bit_get(s->ws, r->page_first + k))
-				continue;
-			pages++;
-			if (nr && runs[nr - 1].region == i &&
-			    runs[nr - 1].page + runs[nr - 1].npages == k) {
-				runs[nr - 1].npages++;
-				continue;
-			}
-			if (nr == cap) {
-				cap = cap ? cap * 2 : 64;
-				struct em_snap_ws_run *n = realloc(runs, cap * sizeof(*n));
-				if (!n) {
-					ret = -ENOMEM;
-					break;
-				}
-				runs = n;
-			}
-			runs[nr++] = (struct em_snap_ws_run){ .region = i, .page = k, .npages = 1 };
-		}
-	}
+	nr = s->rec_nr;
+	runs = malloc((size_t)nr * sizeof(*runs) + 1);
+	if (runs)
+		memcpy(runs, s->rec, (size_t)nr * sizeof(*runs));
 	pthread_mutex_unlock(&s->lock);
-	if (ret < 0) {
-		free(runs);
-		return em_err_set(err, ENOMEM, "working set %s: runs", s->ws_path);
-	}
+	if (!runs)
+		return em_err_set(err, ENOMEM, "working set %s: %u runs", s->ws_path, nr);
+	for (uint32_t i = 0; i < nr; i++)
+		pages += runs[i].npages;
 	struct ws_header h = {
 		.version = WS_VERSION, .header_size = sizeof(h),
 		.image_header_crc = ih->header_crc, .image_meta_crc = ih->meta_crc,

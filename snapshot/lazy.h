@@ -150,7 +150,8 @@ int em_snap_lazy_stop(struct em_snap_lazy *s, struct em_err *err);
 
 /* --- the working-set sidecar (FORMAT.md, "Working set") ---------------------------------------- */
 
-/* A run of pages of one region in the working set. */
+/* A run of pages of one region in the working set; a sidecar's runs are in the order the first
+ * restore installed them (the order its prefetch replays), never overlapping. */
 struct em_snap_ws_run {
 	uint32_t region, page, npages, reserved;
 };
