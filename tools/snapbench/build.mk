@@ -4,8 +4,8 @@
 BENCH_BINS += $(BUILD)/bench/bench-snapshot
 
 $(BUILD)/bench/bench-snapshot: tools/snapbench/bench_snapshot.c tools/bench/stats.h snapshot/fill.h \
-		snapshot/image.h $(BUILD)/lib/libem_snapshot.a $(BUILD)/lib/libem_common.a
+		snapshot/image.h snapshot/lazy.h $(BUILD)/lib/libem_snapshot.a $(BUILD)/lib/libem_common.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< \
-		$(BUILD)/lib/libem_snapshot.a $(BUILD)/lib/libem_common.a -luring
+		$(BUILD)/lib/libem_snapshot.a $(BUILD)/lib/libem_common.a -luring -lpthread
