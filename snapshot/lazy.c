@@ -350,9 +350,10 @@ int em_snap_ws_load(const struct em_snap_image *img, const char *path, struct em
 #define PROBE_MS 200    /* how often an idle server checks that its processes still exist */
 #define MSGS 32         /* messages per read() */
 
-/* mremap moved [to, to + len) from orig (an address of the image's layout) */
+/* mremap moved [from, from + len) to [to, to + len); orig is where those pages are in the image's
+ * layout (from, unless from had been moved there itself) */
 struct remap {
-	uint64_t to, orig, len;
+	uint64_t from, to, orig, len;
 };
 
 struct proc {
@@ -672,7 +673,9 @@ static void serve_fault(struct em_snap_lazy *s, struct proc *p, uint64_t addr)
 	if (ri < 0) {
 		/* registered memory outside every region: only a mremap the server missed could
 		 * do it; zero is what an anonymous page outside the image reads */
-		struct fill_result fr = fill(p, ZERO, addr, NULL, 1, p->done, 0);
+		uint64_t scratch[1] = { 0 };
+		struct fill_result fr = fill(p, ZERO, addr, NULL, 1, scratch, 0);
+
 		sv.zeroed = fr.installed;
 		stop = fr.eno;
 		if (!fr.installed)
@@ -777,12 +780,26 @@ static int add_proc(struct em_snap_lazy *s, struct proc *p)
 	return 0;
 }
 
+static bool moved_away(const struct proc *p, uint64_t addr)
+{
+	for (uint32_t i = 0; i < p->nr_remaps; i++)
+		if (addr >= p->remaps[i].from && addr - p->remaps[i].from < p->remaps[i].len)
+			return true;
+	return false;
+}
+
 /* Pages [start, end) of p were dropped (REMOVE, UNMAP) or moved away (REMAP's source): never fill
  * them from the image again. */
 static void forget(struct em_snap_lazy *s, struct proc *p, uint64_t start, uint64_t end)
 {
 	for (uint64_t a = start & ~(uint64_t)(PAGE - 1); a < end; a += PAGE) {
 		uint64_t o = translate(p, a);
+
+		/* mremap reports the unmapping of its source range after the move (an UNMAP
+		 * event): those addresses no longer hold the pages, which live on at the
+		 * destination; only an address mapped there since (a translated one) counts */
+		if (o == a && moved_away(p, a))
+			continue;
 		int ri = find_region(s->img, o);
 
 		if (ri < 0) {
@@ -843,8 +860,8 @@ static void handle_msg(struct em_snap_lazy *s, struct proc *p, const struct uffd
 		p->remaps = n;
 		/* record where the moved pages come from before the source is forgotten: only
 		 * the new range holds them now */
-		p->remaps[p->nr_remaps] = (struct remap){ .to = to, .orig = translate(p, from),
-							  .len = len };
+		p->remaps[p->nr_remaps] = (struct remap){ .from = from, .to = to,
+							  .orig = translate(p, from), .len = len };
 		p->nr_remaps++;
 		STAT_ADD(s, removes, 1);
 		break;
@@ -1281,25 +1298,21 @@ int em_snap_lazy_save_ws(struct em_snap_lazy *s, struct em_err *err)
 
 int em_snap_lazy_stop(struct em_snap_lazy *s, struct em_err *err)
 {
-	int ret = 0;
+	uint64_t one = 1;
 
 	if (!s)
 		return 0;
 	if (s->thread_ok) {
-		uint64_t one = 1;
-
 		if (write(s->stop_fd, &one, sizeof(one)) != sizeof(one))
-			ret = em_err_set(err, errno, "lazy restore: signal the server to stop");
-		else
-			pthread_join(s->thread, NULL);
+			/* the thread cannot be told to stop: leak it and its state rather than
+			 * free memory it still uses */
+			return em_err_set(err, errno, "lazy restore: signal the server to stop");
+		pthread_join(s->thread, NULL);
 	}
-	if (ret == 0 && s->st.failed) {
+	int ret = 0;
+	if (s->st.failed) {
 		*err = s->err;
 		ret = -s->err.code;
-	}
-	if (ret < 0 && s->thread_ok && !s->st.failed) {
-		/* could not stop it: leak rather than free memory the thread still uses */
-		return ret;
 	}
 	lazy_free(s);
 	return ret;

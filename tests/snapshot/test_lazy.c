@@ -564,6 +564,55 @@ Test(lazy, working_set_recorded_then_prefetched)
 		     (unsigned long)st2.pages_prefetched);
 	cr_assert_eq(st2.faults, 0, "second run: faults %lu", (unsigned long)st2.faults);
 	cr_assert_eq(st2.ws_pages, R0_PAGES + 64);
+
+	/* a damaged sidecar is refused, naming the check */
+	img = open_image();
+	flip_byte(ws, 64 + 5);
+	cr_assert_eq(em_snap_ws_load(img, ws, &runs, &nr, &err), -EBADMSG, "%s", err.msg);
+	cr_assert(strstr(err.msg, ws) && strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+	cr_assert_null(runs);
+	em_snap_close(img);
+}
+
+/* mremap moves untouched lazy pages (EVENT_REMAP): at their new address they still read the
+ * image's bytes (served one page at a time there), and their old neighbours are unaffected. */
+static void body_mremap(void)
+{
+	char *dst = mmap(NULL, 32 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char want[PG];
+
+	CHECK(dst != MAP_FAILED, "mmap: %s", strerror(errno));
+	CHECK(mremap(page_addr(1, 32), 32 * PG, 32 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst,
+	      "mremap: %s", strerror(errno));
+	for (uint32_t j = 0; j < 32; j++) {
+		expected(1, 32 + j, want);
+		CHECK(!memcmp(dst + (size_t)j * PG, want, PG), "moved page %u (region 1 page %u) "
+		      "differs from the template (%02x %02x %02x, expected %02x %02x %02x)", j, 32 + j,
+		      (unsigned char)dst[j * PG], (unsigned char)dst[j * PG + 1],
+		      (unsigned char)dst[j * PG + 2], (unsigned char)want[0], (unsigned char)want[1],
+		      (unsigned char)want[2]);
+	}
+	check_page(1, 31, "below the moved range");
+	check_page(1, 64, "above the moved range");
+}
+
+Test(lazy, mremap_moved_pages_read_the_image)
+{
+	struct run r;
+	struct em_snap_lazy_stats st;
+	char msg[1024];
+
+	run_start(&r, LAZY, body_mremap);
+	run_serve(&r, NULL);
+	go(&r);
+	int status = run_wait(&r, msg, sizeof(msg));
+	run_finish(&r, &st);
+	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "restored child: %s (status %#x; "
+		  "server: %lu faults, %lu events)", msg, status, (unsigned long)st.faults,
+		  (unsigned long)st.removes);
+	cr_assert_geq(st.removes, 1, "no REMAP event");
+	cr_assert_eq(st.faults, 32 + 2, "faults %lu: one per moved page, one per neighbour batch",
+		     (unsigned long)st.faults);
 }
 
 /* A stored page corrupted in the image: with verify, its process gets SIGBUS on exactly that page
