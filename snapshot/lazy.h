@@ -92,7 +92,11 @@ int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_
  *    only for anonymous, shmem and hugetlbfs memory), and such regions are small. A region not
  *    writable is made writable for the fill and set back to its prot.
  * The restorer then sends uffd to the host and may close its own copy: the host's copy keeps the
- * registration alive. *nr_registered, *nr_filled (may be NULL) get the counts. */
+ * registration alive. From here on, any access to a registered page (the restorer's own, a
+ * syscall's buffer) waits until the host serves it: keep the restorer's buffers on its scratch
+ * stack, send the fd first, then resume the template without waiting for the host (its first
+ * faults queue until the server starts: tests/snapshot/test_lazy.c checks that).
+ * *nr_registered, *nr_filled (may be NULL) get the counts. */
 int em_snap_uffd_register(int uffd, const struct em_snap_image *img, uint32_t *nr_registered,
 			  uint32_t *nr_filled, struct em_err *err);
 

@@ -423,6 +423,30 @@ Test(lazy, contents_stored_zero_absent)
 	cr_assert_eq(st.pages_poisoned, 0);
 }
 
+/* The restored process resumes at once after sending its userfaultfd: faults taken before the
+ * host's server runs wait in the kernel, then are served. */
+Test(lazy, faults_before_the_server_starts_wait)
+{
+	struct run r;
+	struct em_snap_lazy_stats st;
+	struct em_err err = { 0 };
+	char msg[1024];
+
+	run_start(&r, LAZY, body_contents);
+	int uffd = recv_fd(r.sock);
+	cr_assert_geq(uffd, 0, "no userfaultfd from the restored child");
+	go(&r);
+	usleep(200000); /* the child is blocked on its first page by now */
+	int status;
+	cr_assert_eq(waitpid(r.pid, &status, WNOHANG), 0, "the child ran without its pages");
+	cr_assert_eq(em_snap_lazy_start(r.img, uffd, NULL, &r.srv, &err), 0, "%s", err.msg);
+	live_srv = r.srv;
+	status = run_wait(&r, msg, sizeof(msg));
+	run_finish(&r, &st);
+	assert_ok(status, msg);
+	cr_assert_eq(st.faults, 4 + 32, "faults %lu", (unsigned long)st.faults);
+}
+
 /* The restored template forks before touching anything: the child's missing pages must come from
  * the image too (its own userfaultfd, EVENT_FORK), then the parent's. */
 static void body_fork(void)
