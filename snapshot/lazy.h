@@ -30,8 +30,9 @@
  * anonymous memory from the start, and for the first restore of a function, which records the
  * working set the next ones prefetch.
  *
- * The restorer side (em_snap_map_private, em_snap_uffd_open, em_snap_uffd_register) is plain libc
- * with no allocation, for the static restorer; the host side (em_snap_lazy_*) owns a thread.
+ * The restorer side (em_snap_map_private, em_snap_uffd_open, em_snap_uffd_register; lazy.c) is
+ * plain libc with no allocation, for the static restorer; the host side (em_snap_lazy_*,
+ * em_snap_ws_load; lazy_server.c) owns a thread.
  *
  * Why the sandbox needs the host for lazy mode: vm.unprivileged_userfaultfd is 0 and the sandbox
  * has no CAP_SYS_PTRACE in the init user namespace, so userfaultfd(2) would only give it a
