@@ -86,10 +86,12 @@ int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_
 	if (fd < 0)
 		return em_err_set(err, errno, "userfaultfd: USERFAULTFD_IOC_NEW on fd %d "
 				  "(/dev/userfaultfd)", dev_fd);
-	ret = api_handshake(fd, EM_SNAP_UFFD_REQUIRED | (extra & avail), features);
+	/* POISON whenever the kernel has it: it is how the server refuses a page it cannot read or
+	 * check without leaving the faulting thread waiting forever */
+	uint64_t want = EM_SNAP_UFFD_REQUIRED | ((extra | EM_SNAP_UFFD_POISON) & avail);
+	ret = api_handshake(fd, want, features);
 	if (ret < 0)
-		return em_err_set(err, -ret, "userfaultfd: UFFDIO_API with features %#" PRIx64,
-				  EM_SNAP_UFFD_REQUIRED | (extra & avail));
+		return em_err_set(err, -ret, "userfaultfd: UFFDIO_API with features %#" PRIx64, want);
 	return take_fd(&fd);
 }
 

@@ -68,9 +68,10 @@ int em_snap_map_private(const struct em_snap_image *img, uint32_t region, int im
  *                 dropped there must read zero afterwards, not the image's bytes again;
  *   EVENT_UNMAP   munmap of a registered range: the server forgets those pages for good;
  *   EVENT_REMAP   mremap moves missing pages: the server translates their new addresses.
- * Optional: POISON (Linux 6.6) lets the server answer a page that fails its checksum with a
- * poisoned entry, so the faulting access gets SIGBUS (a syscall EFAULT) instead of waiting forever
- * or reading wrong bytes. */
+ * Optional, asked for whenever the kernel has it: POISON (Linux 6.6) lets the server answer a page
+ * that fails its checksum, or whose read fails, with a poisoned entry, so the faulting access gets
+ * SIGBUS (a syscall EFAULT) instead of waiting forever or reading wrong bytes. Without it a failed
+ * read leaves that page's faulting thread waiting until the server stops. */
 #define EM_SNAP_UFFD_REQUIRED ((uint64_t)((1u << 1) | (1u << 2) | (1u << 3) | (1u << 6)))
 #define EM_SNAP_UFFD_POISON ((uint64_t)(1u << 14)) /* UFFD_FEATURE_POISON */
 
@@ -78,8 +79,8 @@ int em_snap_map_private(const struct em_snap_image *img, uint32_t region, int im
  * USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK (the host polls it; the flags are the file's, so
  * they hold in the host too and in every fork's userfaultfd), and handshake UFFDIO_API with
  * EM_SNAP_UFFD_REQUIRED | extra (extra: e.g. EM_SNAP_UFFD_POISON; an optional feature the kernel
- * lacks is dropped, a required one is an error). *features (may be NULL) gets what the kernel
- * granted. Returns the fd (>= 0) or -errno. */
+ * lacks is dropped, a required one is an error; POISON is always asked for when available).
+ * *features (may be NULL) gets what the kernel granted. Returns the fd (>= 0) or -errno. */
 int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_err *err);
 
 /* Register img's regions with uffd for a lazy restore, in UFFDIO_REGISTER_MODE_MISSING. The
