@@ -3,14 +3,17 @@
  * what the kernel holds for that pid (/proc/PID/{maps,fd,exe,status,syscall}, and the registers,
  * thread pointer and rseq registration through ptrace), the template is seen blocked until
  * SNAPSHOT_DONE and serving afterwards; refusals (two threads, no snapshot handler) and a broken
- * wait. The resume with 1 is checked in-process here (a restore of the captured registers, as
- * the restorer does it); a real restore is snapshot/restore/'s test. */
+ * wait. The resume with 1: in-process (the captured registers loaded as the restorer's last step
+ * does), and in the template itself, restored in place through ptrace and /proc/PID/mem twice from
+ * one dump: READY with "restored":true, re-seeded, a template again. A restore into a new
+ * process is snapshot/restore/'s test. */
 #include "tests/sdk/inst.h"
 #include "sdk/c/ember_proto.h"
 #include "sdk/c/ember_snap.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
@@ -498,6 +501,206 @@ Test(snap_sdk, python_template_exits_2_on_a_frame_other_than_done_during_the_wai
 {
 	start_py_template("handlers.echo");
 	other_frame_during_the_wait();
+}
+
+/* ------------------------------------------------------------------ a resume in place */
+
+/* A restore without a new process: while the template waits for DONE its memory is the dump, so
+ * loading the captured registers into it (eax = 1, as the restorer's last step; orig_rax = -1 so
+ * the interrupted read is not restarted) resumes it exactly where a restored copy resumes. To
+ * restore the same dump a second time, its writable private regions are saved through
+ * /proc/PID/mem first and written back (the process then waits in a later SNAPSHOT, at the same
+ * depth): two "restores" of one image, in one pid. */
+struct region {
+	uint64_t lo, hi;
+	char *data;
+};
+
+struct saved {
+	struct ember_snap_regs regs;
+	uint64_t fs_base;
+	struct region r[256];
+	int n;
+};
+
+static int open_mem(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static void save_memory(const struct snap *s, struct saved *sv)
+{
+	char *text = strdup(s->maps), *save = NULL;
+	uint64_t total = 0;
+	int mem = open_mem(in.pid);
+
+	cr_assert_not_null(text);
+	sv->regs = s->st.regs;
+	sv->fs_base = s->st.fs_base;
+	sv->n = 0;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		unsigned long long lo, hi;
+		char perms[8];
+
+		if (sscanf(l, "%llx-%llx %7s", &lo, &hi, perms) != 3 || perms[1] != 'w' ||
+		    perms[3] != 'p')
+			continue;
+		cr_assert_lt(sv->n, 256, "more than 256 writable regions");
+		total += hi - lo;
+		cr_assert_lt(total, 1ull << 30, "over 1 GiB of writable memory to save");
+		struct region *r = &sv->r[sv->n++];
+		r->lo = lo;
+		r->hi = hi;
+		r->data = malloc(hi - lo);
+		cr_assert_not_null(r->data);
+		cr_assert_eq(pread(mem, r->data, hi - lo, (off_t)lo), (ssize_t)(hi - lo),
+			     "read %llx-%llx of %d: %s", lo, hi, (int)in.pid, strerror(errno));
+	}
+	close(mem);
+	free(text);
+}
+
+static void saved_free(struct saved *sv)
+{
+	for (int i = 0; i < sv->n; i++)
+		free(sv->r[i].data);
+	sv->n = 0;
+}
+
+/* Stop the waiting template, optionally write the saved memory back, load the registers, go. */
+static void resume_in_place(const struct saved *sv, bool write_back)
+{
+	struct user_regs_struct regs;
+	pid_t pid = in.pid;
+	int status;
+
+	assert_blocked_reading_the_channel(pid, ENV("0"));
+	cr_assert_eq(ptrace(PTRACE_SEIZE, pid, NULL, NULL), 0, "SEIZE: %s", strerror(errno));
+	cr_assert_eq(ptrace(PTRACE_INTERRUPT, pid, NULL, NULL), 0);
+	cr_assert_eq(waitpid(pid, &status, __WALL), pid);
+	cr_assert(WIFSTOPPED(status));
+	if (write_back) {
+		int mem = open_mem(pid);
+
+		for (int i = 0; i < sv->n; i++) {
+			const struct region *r = &sv->r[i];
+			char perms[8], name[PATH_MAX];
+
+			/* the region must still be there whole (a mapping of the same range) */
+			cr_assert(mapping_of(pid, r->lo, perms, name, sizeof(name)),
+				  "region %#" PRIx64 " is gone", r->lo);
+			cr_assert(mapping_of(pid, r->hi - 1, perms, name, sizeof(name)));
+			cr_assert_eq(pwrite(mem, r->data, r->hi - r->lo, (off_t)r->lo),
+				     (ssize_t)(r->hi - r->lo), "write %#" PRIx64 ": %s", r->lo,
+				     strerror(errno));
+		}
+		close(mem);
+	}
+	cr_assert_eq(ptrace(PTRACE_GETREGS, pid, NULL, &regs), 0);
+	cr_assert_eq(regs.fs_base, sv->fs_base, "the thread pointer moved");
+	regs.rbx = sv->regs.rbx;
+	regs.rbp = sv->regs.rbp;
+	regs.r12 = sv->regs.r12;
+	regs.r13 = sv->regs.r13;
+	regs.r14 = sv->regs.r14;
+	regs.r15 = sv->regs.r15;
+	regs.rsp = sv->regs.rsp;
+	regs.rip = sv->regs.rip;
+	regs.rax = 1;
+	regs.orig_rax = (unsigned long long)-1;
+	cr_assert_eq(ptrace(PTRACE_SETREGS, pid, NULL, &regs), 0, "SETREGS: %s", strerror(errno));
+	cr_assert_eq(ptrace(PTRACE_DETACH, pid, NULL, NULL), 0);
+}
+
+static void expect_ready_restored(const char *sdk)
+{
+	char want[128];
+	char *p = inst_expect(&in, EMBER_READY, 0);
+
+	snprintf(want, sizeof(want), "{\"sdk\":\"%s\",\"pid\":%d,\"restored\":true}", sdk,
+		 (int)in.pid);
+	cr_expect_str_eq(p, want);
+	free(p);
+}
+
+static char *invoke_text(uint64_t id, const char *body)
+{
+	cr_assert_eq(inst_invoke(&in, id, META, body, strlen(body)), 0);
+	return inst_expect(&in, EMBER_RESULT, id);
+}
+
+/* Dump once; resume that dump twice (the second time with its memory written back); return
+ * what `body` answers after each resume. */
+static void restore_twice(const char *sdk, const char *body, char **first, char **second)
+{
+	struct snap s1, s2;
+	struct saved *sv = calloc(1, sizeof(*sv));
+
+	cr_assert_not_null(sv);
+	snap_take(41, &s1);
+	check_blocked();
+	save_memory(&s1, sv);
+	snap_free(&s1);
+	resume_in_place(sv, false);
+	expect_ready_restored(sdk);
+	*first = invoke_text(42, body);
+	/* parked again, as the template: it is dumped again at the same depth */
+	snap_take(43, &s2);
+	check_blocked();
+	cr_expect_eq(s2.st.regs.rsp, sv->regs.rsp, "not at the depth of the first dump");
+	snap_free(&s2);
+	resume_in_place(sv, true);
+	expect_ready_restored(sdk);
+	*second = invoke_text(44, body);
+	saved_free(sv);
+	free(sv);
+}
+
+Test(snap_sdk, c_template_resumed_twice_from_one_dump_is_re_seeded_and_stays_a_template)
+{
+	char *a, *b;
+
+	start_c_template();
+	restore_twice("c", "prng", &a, &b);
+	cr_expect_eq(strlen(a), 32, "prng: %s", a);
+	/* same memory, same generator state: only the re-seed (after_fork) tells them apart */
+	cr_expect_str_neq(a, b, "both restores of one dump answered prng %s", a);
+	free(a);
+	free(b);
+	check_serving("echo still a template");
+}
+
+Test(snap_sdk, python_template_resumed_twice_from_one_dump_is_re_seeded_and_stays_a_template)
+{
+	char *a, *b, want_hooks[64];
+
+	start_py_template("reseed.handler");
+	restore_twice("python", "", &a, &b);
+	/* the hooks ran once in each resumed copy of the dump (in which they had run 0 times) */
+	snprintf(want_hooks, sizeof(want_hooks), "\"hooks\":1,\"pid\":%d}", (int)in.pid);
+	cr_expect(strstr(a, want_hooks) != NULL, "first: %s", a);
+	cr_expect(strstr(b, want_hooks) != NULL, "second: %s", b);
+	cr_expect_str_neq(a, b, "both restores of one dump answered %s", a);
+	free(a);
+	free(b);
+	check_serving("");
+}
+
+/* ember_snap.c re-points glibc's cached tid after a resume, at %fs:0x2d0 (struct pthread's tid
+ * on x86-64), and only if it holds the tid of the dump: that field is where it thinks. */
+Test(snap_sdk, glibc_keeps_the_thread_id_where_the_resume_fixes_it)
+{
+	pid_t cached;
+
+	memcpy(&cached, (const char *)__builtin_thread_pointer() + 0x2d0, sizeof(cached));
+	cr_expect_eq(cached, gettid(), "%%fs:0x2d0 holds %d, gettid() %d", (int)cached,
+		     (int)gettid());
 }
 
 /* ------------------------------------------------------------------ the resume, in-process */
