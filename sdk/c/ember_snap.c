@@ -557,7 +557,13 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 		if (r != -ENOSPC)
 			break;
 		munmap(s.p, s.cap);
+		if (s.cap >= EMBER_PROTO_MAX_PAYLOAD)
+			goto too_big;
 		s.cap *= 4;
+	}
+	if (r == 0 && sizeof(st) + s.len > EMBER_PROTO_MAX_PAYLOAD) {
+		munmap(s.p, s.cap);
+		goto too_big;
 	}
 	if (r < 0) {
 		munmap(s.p, s.cap);
@@ -581,4 +587,10 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 	}
 	/* from here until DONE the memory must hold still: nothing but this read */
 	return wait_done(chan, id, why, why_cap);
+
+too_big:
+	snprintf(why, why_cap, "the snapshot texts (maps, fds, exe) are over the %u byte frame limit",
+		 EMBER_PROTO_MAX_PAYLOAD);
+	r = refuse(chan, id, &st, E2BIG, why);
+	return r < 0 ? r : 0;
 }
