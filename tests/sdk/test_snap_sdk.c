@@ -433,6 +433,24 @@ Test(snap_sdk, python_template_reports_its_signal_handlers)
 	check_serving("z");
 }
 
+/* Texts larger than the handler's first scratch (256 KB): it starts over in a bigger one, and
+ * the text is still the kernel's maps, line for line. */
+Test(snap_sdk, python_template_with_4000_mappings_sends_its_whole_maps)
+{
+	char so[PATH_MAX];
+	struct snap s;
+
+	snprintf(so, sizeof(so), "%s/build/lib/libember_zygote.so", EMBER_SRCDIR);
+	start_py_template("many_maps.handler");
+	snap_take(3, &s);
+	cr_expect_gt(s.st.maps_len, 256 << 10, "maps text of %u bytes", s.st.maps_len);
+	check_state(&s, so);
+	check_blocked();
+	snap_free(&s);
+	snap_done(3);
+	check_serving("");
+}
+
 Test(snap_sdk, python_template_with_two_threads_is_refused_with_ebusy)
 {
 	struct snap s;
