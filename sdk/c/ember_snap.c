@@ -3,9 +3,8 @@
  *
  * Everything between the capture and the wait for SNAPSHOT_DONE ends up in the image, so this
  * code allocates nothing from the heap (no malloc lock may be held, no free list may be
- * half-updated when the host reads the memory): the state lives on the stack, the texts in a
- * scratch mapping that is unmapped again before the wait (and left out of the maps text it
- * sends, so that text is exactly the layout the host dumps). Directory listings use getdents64
+ * half-updated when the host reads the memory) and maps nothing: the state lives on the stack and
+ * the texts are streamed into the channel (see "the texts"). Directory listings use getdents64
  * (readdir mallocs) and numbers are formatted by hand. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,7 +19,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -209,26 +207,54 @@ static long count_threads(void)
 
 /* ------------------------------------------------------------------ the texts */
 
-/* The scratch the texts are built in: a shared anonymous mapping, which the kernel never merges
- * with a neighbour (each has its own shmem file), so its line in /proc/self/maps is exactly
- * [p, p + cap) and can be left out; unmapped before the wait. Never grown with mremap: a shared
- * anonymous mapping's file has the mapping's size and a grown one would SIGBUS past it. */
-struct scratch {
-	char *p;
-	size_t len, cap;
+/* The texts are streamed into the channel, not built in memory: a buffer for them would be a
+ * mapping that the maps text would have to describe and the host would find gone (or still
+ * there) when it looks. So each text is produced twice, the same way: once to count its bytes
+ * (the frame's length goes first), once to send them through a small buffer on the stack.
+ * Nothing is mapped or unmapped in between, so both passes read the same /proc/self/maps, and
+ * that is the layout the host dumps: after the last byte the template only returns into its read
+ * of the channel, writing nothing but stack below the capture frame (dead after a resume). */
+struct out {
+	int chan;
+	bool sending;          /* false: only count */
+	uint64_t len;          /* bytes produced */
+	uint64_t budget;       /* sending: the counted length of the text being sent */
+	size_t used;
+	int err;               /* a failed send: -errno */
+	char buf[4096];
 };
 
-static int text_add(struct scratch *s, const char *p, size_t n)
+static void out_flush(struct out *o)
 {
-	if (n > s->cap - s->len)
-		return -ENOSPC;
-	memcpy(s->p + s->len, p, n);
-	s->len += n;
-	return 0;
+	struct iovec iov = { o->buf, o->used };
+
+	if (o->used && !o->err)
+		o->err = send_iov(o->chan, &iov, 1);
+	o->used = 0;
+}
+
+/* Produce n bytes; when sending, never more than the counted length. */
+static void out_add(struct out *o, const char *p, size_t n)
+{
+	if (o->sending && n > o->budget - o->len)
+		n = (size_t)(o->budget - o->len);
+	o->len += n;
+	if (!o->sending)
+		return;
+	while (n) {
+		size_t k = sizeof(o->buf) - o->used < n ? sizeof(o->buf) - o->used : n;
+
+		memcpy(o->buf + o->used, p, k);
+		o->used += k;
+		p += k;
+		n -= k;
+		if (o->used == sizeof(o->buf))
+			out_flush(o);
+	}
 }
 
 struct fd_walk {
-	struct scratch *s;
+	struct out *o;
 	int dirfd;            /* the listing's own fd: not the template's */
 };
 
@@ -253,49 +279,43 @@ static int fd_line(const char *name, void *arg)
 	path[14 + l] = '\0';
 	t = readlink(path, target, sizeof(target));
 	if (t < 0)
-		return errno == ENOENT ? 0 : -errno; /* ENOENT: closed meanwhile (cannot happen) */
+		return -errno;
 	num[l++] = ' ';
-	if (text_add(w->s, num, l) < 0 || text_add(w->s, target, (size_t)t) < 0 ||
-	    text_add(w->s, "\n", 1) < 0)
-		return -ENOSPC;
+	out_add(w->o, num, l);
+	out_add(w->o, target, (size_t)t);
+	out_add(w->o, "\n", 1);
 	return 0;
 }
 
-static unsigned long parse_hex(const char **pp)
+static int fds_text(struct out *o, char *why, size_t cap)
 {
-	unsigned long v = 0;
-	const char *p = *pp;
+	struct fd_walk w = { .o = o };
+	int r;
 
-	for (;; p++) {
-		if (*p >= '0' && *p <= '9')
-			v = v << 4 | (unsigned long)(*p - '0');
-		else if (*p >= 'a' && *p <= 'f')
-			v = v << 4 | (unsigned long)(*p - 'a' + 10);
-		else
-			break;
+	w.dirfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w.dirfd < 0) {
+		snprintf(why, cap, "open /proc/self/fd: %s", strerror(errno));
+		return -errno;
 	}
-	*pp = p;
-	return v;
+	r = each_dirent(w.dirfd, fd_line, &w);
+	close(w.dirfd);
+	if (r < 0)
+		snprintf(why, cap, "list /proc/self/fd: %s", strerror(-r));
+	return r;
 }
 
-/* Append /proc/self/maps without the scratch's own line. -ENOSPC if it does not fit. */
-static int maps_text(struct scratch *s, char *why, size_t cap)
+static int maps_text(struct out *o, char *why, size_t cap)
 {
+	char chunk[4096];
 	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	size_t start = s->len;
 
 	if (fd < 0) {
 		snprintf(why, cap, "open /proc/self/maps: %s", strerror(errno));
 		return -errno;
 	}
 	for (;;) {
-		ssize_t n;
+		ssize_t n = read(fd, chunk, sizeof(chunk));
 
-		if (s->len == s->cap) {
-			close(fd);
-			return -ENOSPC;
-		}
-		n = read(fd, s->p + s->len, s->cap - s->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -307,66 +327,64 @@ static int maps_text(struct scratch *s, char *why, size_t cap)
 		}
 		if (n == 0)
 			break;
-		s->len += (size_t)n;
+		out_add(o, chunk, (size_t)n);
 	}
 	close(fd);
-	/* drop the scratch's line (it is gone when the host looks) */
-	for (size_t off = start; off < s->len;) {
-		const char *line = s->p + off, *q = line;
-		char *nl = memchr(line, '\n', s->len - off);
-		size_t l = nl ? (size_t)(nl - line) + 1 : s->len - off;
-		unsigned long lo = parse_hex(&q), hi;
-
-		q++;
-		hi = parse_hex(&q);
-		if (lo == (unsigned long)s->p && hi == (unsigned long)s->p + s->cap) {
-			memmove(s->p + off, s->p + off + l, s->len - off - l);
-			s->len -= l;
-			break;
-		}
-		off += l;
-	}
 	return 0;
 }
 
-/* fds, then exe, then maps (last: nothing is opened or mapped after it was read). Returns 0,
- * -ENOSPC (a bigger scratch is needed) or -errno (why says). */
-static int build_texts(struct scratch *s, struct ember_snap_state *st, char *why, size_t cap)
+static int exe_text(struct out *o, char *why, size_t cap)
 {
-	struct fd_walk w = { .s = s };
 	char exe[4096];
-	ssize_t t;
-	size_t fds_end;
-	int r;
+	ssize_t t = readlink("/proc/self/exe", exe, sizeof(exe));
 
-	s->len = 0;
-	w.dirfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w.dirfd < 0) {
-		snprintf(why, cap, "open /proc/self/fd: %s", strerror(errno));
-		return -errno;
-	}
-	r = each_dirent(w.dirfd, fd_line, &w);
-	close(w.dirfd);
-	if (r == -ENOSPC)
-		return r;
-	if (r < 0) {
-		snprintf(why, cap, "list /proc/self/fd: %s", strerror(-r));
-		return r;
-	}
-	fds_end = s->len;
-	t = readlink("/proc/self/exe", exe, sizeof(exe));
 	if (t < 0) {
 		snprintf(why, cap, "readlink /proc/self/exe: %s", strerror(errno));
 		return -errno;
 	}
-	if (text_add(s, exe, (size_t)t) < 0)
-		return -ENOSPC;
-	r = maps_text(s, why, cap);
-	if (r < 0)
-		return r;
-	st->fds_len = (uint32_t)fds_end;
-	st->exe_len = (uint32_t)((size_t)t);
-	st->maps_len = (uint32_t)(s->len - fds_end - (size_t)t);
+	out_add(o, exe, (size_t)t);
+	return 0;
+}
+
+typedef int (*text_fn)(struct out *o, char *why, size_t cap);
+static const text_fn texts[3] = { maps_text, fds_text, exe_text }; /* the payload's order */
+
+/* Count the texts' lengths (maps, fds, exe). */
+static int count_texts(uint32_t lens[3], char *why, size_t cap)
+{
+	for (int i = 0; i < 3; i++) {
+		struct out o = { .chan = -1 };
+		int r = texts[i](&o, why, cap);
+
+		if (r < 0)
+			return r;
+		if (o.len > EMBER_PROTO_MAX_PAYLOAD)
+			return -E2BIG;
+		lens[i] = (uint32_t)o.len;
+	}
+	return 0;
+}
+
+/* Send them, each exactly as long as counted (padded with newlines should it have shrunk, which
+ * nothing here can make happen: the frame stays whole, and why says so). -errno if the channel
+ * failed. */
+static int send_texts(int chan, const uint32_t lens[3], char *why, size_t cap)
+{
+	for (int i = 0; i < 3; i++) {
+		struct out o = { .chan = chan, .sending = true, .budget = lens[i] };
+		int r = texts[i](&o, why, cap);
+
+		if (r < 0 || o.len != lens[i]) {
+			if (r == 0)
+				snprintf(why, cap, "snapshot text %d changed between its count and its "
+					 "send (%llu of %u bytes)", i, (unsigned long long)o.len, lens[i]);
+			while (o.len < lens[i])
+				out_add(&o, "\n", 1);
+		}
+		out_flush(&o);
+		if (o.err)
+			return o.err;
+	}
 	return 0;
 }
 
@@ -510,8 +528,8 @@ static int wait_done(int chan, uint64_t id, char *why, size_t cap)
 int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 {
 	struct ember_snap_state st;
-	struct scratch s = { .cap = 256 << 10 };
 	unsigned char h[EMBER_PROTO_HDR_LEN];
+	uint32_t lens[3];
 	long threads;
 	int r;
 
@@ -541,56 +559,31 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 	}
 
 	r = fill_kernel_state(&st, why, why_cap);
+	if (r == 0)
+		r = count_texts(lens, why, why_cap);
+	if (r == 0 && sizeof(st) + (uint64_t)lens[0] + lens[1] + lens[2] > EMBER_PROTO_MAX_PAYLOAD)
+		r = -E2BIG;
+	if (r == -E2BIG)
+		snprintf(why, why_cap, "the snapshot texts (maps, fds, exe) are over the %u byte "
+			 "frame limit", EMBER_PROTO_MAX_PAYLOAD);
 	if (r < 0) {
 		r = refuse(chan, id, &st, -r, why);
 		return r < 0 ? r : 0;
 	}
-	for (;;) {
-		s.p = mmap(NULL, s.cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (s.p == MAP_FAILED) {
-			snprintf(why, why_cap, "map %zu bytes of scratch for the snapshot texts: %s",
-				 s.cap, strerror(errno));
-			r = refuse(chan, id, &st, errno, why);
-			return r < 0 ? r : 0;
-		}
-		r = build_texts(&s, &st, why, why_cap);
-		if (r != -ENOSPC)
-			break;
-		munmap(s.p, s.cap);
-		if (s.cap >= EMBER_PROTO_MAX_PAYLOAD)
-			goto too_big;
-		s.cap *= 4;
-	}
-	if (r == 0 && sizeof(st) + s.len > EMBER_PROTO_MAX_PAYLOAD) {
-		munmap(s.p, s.cap);
-		goto too_big;
-	}
-	if (r < 0) {
-		munmap(s.p, s.cap);
-		r = refuse(chan, id, &st, -r, why);
-		return r < 0 ? r : 0;
-	}
+	st.maps_len = lens[0];
+	st.fds_len = lens[1];
+	st.exe_len = lens[2];
 
-	/* payload order: maps, fds, exe (the scratch holds fds, exe, maps) */
-	struct iovec iov[4] = {
-		{ h, sizeof(h) },
-		{ &st, sizeof(st) },
-		{ s.p + st.fds_len + st.exe_len, st.maps_len },
-		{ s.p, (size_t)st.fds_len + st.exe_len },
-	};
-	frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(st) + s.len);
-	r = send_iov(chan, iov, 4);
-	munmap(s.p, s.cap);
+	struct iovec iov[2] = { { h, sizeof(h) }, { &st, sizeof(st) } };
+	frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(st) + (uint64_t)lens[0] + lens[1] + lens[2]);
+	r = send_iov(chan, iov, 2);
+	if (r == 0)
+		r = send_texts(chan, lens, why, why_cap);
 	if (r < 0) {
 		snprintf(why, why_cap, "send SNAPSHOT_STATE on fd %d: %s", chan, strerror(-r));
 		return r;
 	}
 	/* from here until DONE the memory must hold still: nothing but this read */
-	return wait_done(chan, id, why, why_cap);
-
-too_big:
-	snprintf(why, why_cap, "the snapshot texts (maps, fds, exe) are over the %u byte frame limit",
-		 EMBER_PROTO_MAX_PAYLOAD);
-	r = refuse(chan, id, &st, E2BIG, why);
-	return r < 0 ? r : 0;
+	r = wait_done(chan, id, why, why_cap);
+	return r;
 }
