@@ -384,9 +384,9 @@ static void snapshot_round(const char *code_file, const char *invoke_body)
 	struct snap s;
 
 	snap_take(77, &s);
-	check_blocked();
+	/* the state holds as soon as it has arrived (the template may not be in its read yet) */
 	check_state(&s, code_file);
-	check_blocked(); /* ptrace's interrupt left it in its read */
+	check_blocked(); /* and ptrace's interrupt left it in its read */
 	snap_free(&s);
 	snap_done(77);
 	check_serving(invoke_body);
