@@ -433,8 +433,8 @@ Test(snap_sdk, python_template_reports_its_signal_handlers)
 	check_serving("z");
 }
 
-/* Texts larger than the handler's first scratch (256 KB): it starts over in a bigger one, and
- * the text is still the kernel's maps, line for line. */
+/* A maps text of some 400 KB: counted, then streamed through the handler's 4 KB stack buffer in
+ * a hundred sends, and still the kernel's maps line for line. */
 Test(snap_sdk, python_template_with_4000_mappings_sends_its_whole_maps)
 {
 	char so[PATH_MAX];

@@ -1,5 +1,5 @@
 """A handler whose init leaves 4000 separate mappings (shared anonymous ones never merge): its
-/proc/self/maps is over 256 KB, more than the snapshot handler's first scratch holds
+/proc/self/maps is some 400 KB, a hundred times the snapshot handler's stack buffer
 (tests/sdk/test_snap_sdk.c)."""
 
 import mmap
