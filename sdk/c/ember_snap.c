@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -451,26 +452,49 @@ static int fill_kernel_state(struct ember_snap_state *st, char *why, size_t cap)
 	return 0;
 }
 
-/* glibc keeps the thread's tid in its thread descriptor (struct pthread's `tid`, at this offset
- * from the thread pointer on x86-64 since glibc 2.x; libthread_db and old raise() used
- * %fs:0x2d0); pthread_kill/raise/abort signal that tid. A restored process has a new tid. */
+/* The thread's kernel-side links into glibc's thread descriptor, which a new task does not have:
+ * clear_child_tid (set_tid_address; glibc points it at struct pthread's `tid`, which it also
+ * fills with the tid that pthread_kill, raise and abort signal) and the robust futex list head.
+ * Recorded before the capture (they are part of the image), re-made after a resume. */
+static struct {
+	pid_t tid;             /* the dumped thread's */
+	pid_t *tid_addr;       /* its clear_child_tid: &pd->tid */
+	void *robust_head;
+	size_t robust_len;
+} snap_links;
+
+/* glibc 2.x on x86-64: struct pthread's tid, from the thread pointer (libthread_db and old
+ * raise() read %fs:0x2d0); used only if the kernel cannot say (PR_GET_TID_ADDRESS needs
+ * CONFIG_CHECKPOINT_RESTORE). */
 #define GLIBC_TID_OFFSET 0x2d0
 
-/* The tid before the dump, to recognise the field after a resume (single-threaded: no race). */
-static pid_t snap_tid;
-
-/* After a resume: point glibc's cached tid at the new thread, but only if the field holds the
- * old tid (so a libc with another layout is left alone). */
-static void fix_glibc_tid(void)
+static void record_links(void)
 {
 	unsigned long fs = 0;
-	pid_t *tidp;
 
-	if (!snap_tid || syscall(SYS_arch_prctl, ARCH_GET_FS, &fs) < 0 || !fs)
-		return;
-	tidp = (pid_t *)(fs + GLIBC_TID_OFFSET);
-	if (*tidp == snap_tid)
-		*tidp = (pid_t)syscall(SYS_gettid);
+	memset(&snap_links, 0, sizeof(snap_links));
+	snap_links.tid = (pid_t)syscall(SYS_gettid);
+	if (prctl(PR_GET_TID_ADDRESS, &snap_links.tid_addr, 0, 0, 0) < 0 &&
+	    syscall(SYS_arch_prctl, ARCH_GET_FS, &fs) == 0 && fs)
+		snap_links.tid_addr = (pid_t *)(fs + GLIBC_TID_OFFSET);
+	if (syscall(SYS_get_robust_list, 0, &snap_links.robust_head, &snap_links.robust_len) < 0)
+		snap_links.robust_head = NULL;
+}
+
+/* After a resume: this task's clear_child_tid and robust list point into our descriptor again,
+ * and glibc's cached tid is the new one (written only where it holds the dumped tid, so a libc
+ * with another layout is left alone). */
+static void remake_links(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (snap_links.tid_addr) {
+		syscall(SYS_set_tid_address, snap_links.tid_addr);
+		if (*snap_links.tid_addr == snap_links.tid)
+			*snap_links.tid_addr = tid;
+	}
+	if (snap_links.robust_head)
+		syscall(SYS_set_robust_list, snap_links.robust_head, snap_links.robust_len);
 }
 
 /* Refuse the dump: STATE with the error and a message (in maps_len), no wait. */
@@ -549,12 +573,12 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 		r = refuse(chan, id, &st, EBUSY, why);
 		return r < 0 ? r : 0;
 	}
-	snap_tid = (pid_t)syscall(SYS_gettid);
+	record_links();
 
 	/* Like setjmp: a restored process comes back here with 1; locals written after this line
 	 * are then whatever they were at the dump, so the resumed path reads none of them. */
 	if (ember_snap_capture(&st.regs) == 1) {
-		fix_glibc_tid();
+		remake_links();
 		return 1;
 	}
 

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -661,13 +663,21 @@ static void restore_twice(const char *sdk, const char *body, char **first, char 
 	struct saved *sv = calloc(1, sizeof(*sv));
 
 	cr_assert_not_null(sv);
+	void *head0 = NULL, *head1 = NULL;
+	size_t len0 = 0, len1 = 0;
+
 	snap_take(41, &s1);
 	check_blocked();
+	cr_assert_eq(syscall(SYS_get_robust_list, in.pid, &head0, &len0), 0);
 	save_memory(&s1, sv);
 	snap_free(&s1);
 	resume_in_place(sv, false);
 	expect_ready_restored(sdk);
 	*first = invoke_text(42, body);
+	/* the resume re-made it (to the same head: the same task here) */
+	cr_assert_eq(syscall(SYS_get_robust_list, in.pid, &head1, &len1), 0);
+	cr_expect_eq(head1, head0);
+	cr_expect_eq(len1, len0);
 	/* parked again, as the template: it is dumped again at the same depth */
 	snap_take(43, &s2);
 	check_blocked();
@@ -710,15 +720,26 @@ Test(snap_sdk, python_template_resumed_twice_from_one_dump_is_re_seeded_and_stay
 	check_serving("");
 }
 
-/* ember_snap.c re-points glibc's cached tid after a resume, at %fs:0x2d0 (struct pthread's tid
- * on x86-64), and only if it holds the tid of the dump: that field is where it thinks. */
-Test(snap_sdk, glibc_keeps_the_thread_id_where_the_resume_fixes_it)
+/* After a resume ember_snap.c re-makes the task's links into glibc's thread descriptor from what
+ * it recorded: clear_child_tid (PR_GET_TID_ADDRESS), which glibc points at its cached tid, and
+ * the robust list head; without PR_GET_TID_ADDRESS it falls back to %fs:0x2d0. All of that is
+ * where it thinks, in this glibc. */
+Test(snap_sdk, glibc_keeps_the_thread_links_where_the_resume_remakes_them)
 {
-	pid_t cached;
+	char *tp = __builtin_thread_pointer();
+	pid_t *tid_addr = NULL;
+	void *head = NULL;
+	size_t len = 0;
 
-	memcpy(&cached, (const char *)__builtin_thread_pointer() + 0x2d0, sizeof(cached));
-	cr_expect_eq(cached, gettid(), "%%fs:0x2d0 holds %d, gettid() %d", (int)cached,
+	cr_assert_eq(prctl(PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0), 0, "PR_GET_TID_ADDRESS: %s",
+		     strerror(errno));
+	cr_expect_eq((char *)tid_addr, tp + 0x2d0, "clear_child_tid %p, %%fs:0x2d0 is %p",
+		     (void *)tid_addr, (void *)(tp + 0x2d0));
+	cr_expect_eq(*tid_addr, gettid(), "glibc's tid %d, gettid() %d", (int)*tid_addr,
 		     (int)gettid());
+	cr_assert_eq(syscall(SYS_get_robust_list, 0, &head, &len), 0);
+	cr_expect((char *)head > tp && (char *)head < tp + 4096, "robust list head %p, tp %p", head,
+		  (void *)tp);
 }
 
 /* ------------------------------------------------------------------ the resume, in-process */
