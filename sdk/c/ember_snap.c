@@ -497,8 +497,11 @@ static void remake_links(void)
 		syscall(SYS_set_robust_list, snap_links.robust_head, snap_links.robust_len);
 }
 
-/* Refuse the dump: STATE with the error and a message (in maps_len), no wait. */
-static int refuse(int chan, uint64_t id, struct ember_snap_state *st, int e, char *why)
+/* Refuse the dump: STATE with the error and the message in why (in maps_len), no wait.
+ * 0 (the caller carries on, why says what was refused), or -errno if the channel failed (why
+ * then says that). */
+static int refuse(int chan, uint64_t id, struct ember_snap_state *st, int e, char *why,
+		  size_t cap)
 {
 	unsigned char h[EMBER_PROTO_HDR_LEN];
 	size_t l = strlen(why);
@@ -510,7 +513,11 @@ static int refuse(int chan, uint64_t id, struct ember_snap_state *st, int e, cha
 	st->maps_len = (uint32_t)l;
 	st->fds_len = st->exe_len = 0;
 	frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(*st) + l);
-	return send_iov(chan, iov, 3);
+	int r = send_iov(chan, iov, 3);
+	if (r < 0)
+		snprintf(why, cap, "send SNAPSHOT_STATE (refused, %s) on fd %d: %s", strerror(e),
+			 chan, strerror(-r));
+	return r;
 }
 
 /* Block until SNAPSHOT_DONE: the host reads our memory meanwhile. */
@@ -563,15 +570,13 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 	if (threads < 0) {
 		snprintf(why, why_cap, "count the template's threads in /proc/self/task: %s",
 			 strerror((int)-threads));
-		r = refuse(chan, id, &st, (int)-threads, why);
-		return r < 0 ? r : 0;
+		return refuse(chan, id, &st, (int)-threads, why, why_cap);
 	}
 	st.threads = (uint32_t)threads;
 	if (threads != 1) {
 		snprintf(why, why_cap, "the template has %ld threads; a snapshot needs exactly one "
 			 "(start no thread before the ready point)", threads);
-		r = refuse(chan, id, &st, EBUSY, why);
-		return r < 0 ? r : 0;
+		return refuse(chan, id, &st, EBUSY, why, why_cap);
 	}
 	record_links();
 
@@ -591,8 +596,7 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 		snprintf(why, why_cap, "the snapshot texts (maps, fds, exe) are over the %u byte "
 			 "frame limit", EMBER_PROTO_MAX_PAYLOAD);
 	if (r < 0) {
-		r = refuse(chan, id, &st, -r, why);
-		return r < 0 ? r : 0;
+		return refuse(chan, id, &st, -r, why, why_cap);
 	}
 	st.maps_len = lens[0];
 	st.fds_len = lens[1];
