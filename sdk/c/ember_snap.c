@@ -595,9 +595,8 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 	if (r == -E2BIG)
 		snprintf(why, why_cap, "the snapshot texts (maps, fds, exe) are over the %u byte "
 			 "frame limit", EMBER_PROTO_MAX_PAYLOAD);
-	if (r < 0) {
+	if (r < 0)
 		return refuse(chan, id, &st, -r, why, why_cap);
-	}
 	st.maps_len = lens[0];
 	st.fds_len = lens[1];
 	st.exe_len = lens[2];
