@@ -275,10 +275,12 @@ def after_new_instance(fn):
 
 def become_new_instance(channel, how):
     """In a new instance made from a template's memory (how: "forked" or "restored"): re-seed
-    ``random`` (a restore has no fork, so its own at-fork re-seed did not run; after a fork this
-    only seeds again), run the after_new_instance hooks, then READY with {how: true}."""
-    import random
-    random.seed()
+    ``random`` after a restore (no fork happened, so its at-fork re-seed did not run; not
+    imported: nothing to re-seed, an import seeds it then), run the after_new_instance hooks,
+    then READY with {how: true}."""
+    random = sys.modules.get("random")
+    if how == "restored" and random is not None:
+        random.seed()
     for fn in _after_new_instance:
         try:
             fn()
