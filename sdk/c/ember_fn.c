@@ -7,6 +7,7 @@
  * init error, the reusable buffers) per process. */
 #include "ember_fn.h"
 #include "ember_proto.h"
+#include "ember_snap.h"
 #include "ember_zygote.h"
 #include "fn_json.h"
 
@@ -313,25 +314,27 @@ static int read_header(struct channel *ch, struct frame *f)
 /* THE READY POINT. Between invocations the instance is here and nowhere else: blocked in one
  * read() of the channel, on the only thread, with stdio flushed, the last answer sent and large
  * buffers freed. The host freezes the instance's cgroup here; a template forks new instances from
- * here (EMBER_FORK, ember_zygote.h), and the child goes on from here too, as a new instance. */
+ * here (EMBER_FORK, ember_zygote.h), and the child goes on from here too, as a new instance; the host
+ * dumps a template from here (EMBER_SNAPSHOT, ember_snap.h), and a restored copy resumes here. */
 static int wait_for_request(struct channel *ch, struct frame *f)
 {
 	int r = read_header(ch, f);
 
 	if (r != CH_OK)
 		return r;
-	if (f->type != EMBER_INVOKE && f->type != EMBER_FORK) {
+	if (f->type != EMBER_INVOKE && f->type != EMBER_FORK && f->type != EMBER_SNAPSHOT) {
 		snprintf(ch->why, sizeof(ch->why), "unexpected frame type %u from the host", f->type);
 		return CH_ERR;
 	}
 	return CH_OK;
 }
 
-/* In a forked instance: what must differ from its template and its siblings, then READY. libc's
- * rand()/random() state is re-seeded from getrandom (a template that seeded it deterministically
- * would otherwise give every instance the same sequence); the function's own state is its
- * after_fork hook's job. */
-static int become_forked(const struct ember_fn *fn, struct channel *ch)
+/* In a new instance made from a template's memory — forked from it, or restored from its
+ * snapshot (`how`: "forked" or "restored", READY's flag): what must differ from its template and
+ * its siblings, then READY. libc's rand()/random() state is re-seeded from getrandom (a template
+ * that seeded it deterministically would otherwise give every instance the same sequence); the
+ * function's own state is its after_fork hook's job, which runs for both. */
+static int become_new_instance(const struct ember_fn *fn, struct channel *ch, const char *how)
 {
 	struct emfn_buf out = { 0 };
 	unsigned seed = 0;
@@ -352,7 +355,7 @@ static int become_forked(const struct ember_fn *fn, struct channel *ch)
 	}
 	fflush(stdout);
 	fflush(stderr);
-	if (emfn_buf_printf(&out, "{\"sdk\":\"c\",\"pid\":%d,\"forked\":true}", (int)getpid()) < 0)
+	if (emfn_buf_printf(&out, "{\"sdk\":\"c\",\"pid\":%d,\"%s\":true}", (int)getpid(), how) < 0)
 		out.len = 0;
 	r = send_frame(ch, EMBER_READY, 0, out.p, out.len);
 	emfn_buf_free(&out);
@@ -409,6 +412,33 @@ static int read_invoke(struct channel *ch, const struct frame *f, struct emfn_bu
 	return CH_OK;
 }
 
+/* EMBER_SNAPSHOT at the ready point: let the host dump this process (ember_snap_handle blocks
+ * until it is done), then park again; or, in a process restored from that dump, become a new
+ * instance of the template (re-seeded as a fork is) and park as the template it was. */
+static int snapshot(const struct ember_fn *fn, struct channel *ch, const struct frame *f)
+{
+	char why[256];
+	int r;
+
+	if (f->len) {
+		snprintf(ch->why, sizeof(ch->why), "SNAPSHOT %llu has a %llu byte payload (none expected)",
+			 (unsigned long long)f->id, (unsigned long long)f->len);
+		return CH_ERR;
+	}
+	r = ember_snap_handle(ch->fd, f->id, why, sizeof(why));
+	if (r == 1)
+		return become_new_instance(fn, ch, "restored");
+	if (r == 0 && why[0])
+		fprintf(stderr, "ember_fn: snapshot refused: %s\n", why);
+	if (r == -EPIPE)
+		return CH_EOF;
+	if (r < 0) {
+		snprintf(ch->why, sizeof(ch->why), "snapshot: %s", why);
+		return CH_ERR;
+	}
+	return CH_OK;
+}
+
 static int protocol_error(const struct channel *ch)
 {
 	fprintf(stderr, "ember_fn: protocol error: %s\n", ch->why);
@@ -456,11 +486,15 @@ static int run_instance(const struct ember_fn *fn, int fd)
 			int pid = ember_zygote_fork(ch.fd, f.id, f.len, why, sizeof(why));
 
 			if (pid == 0)
-				r = become_forked(fn, &ch);
+				r = become_new_instance(fn, &ch, "forked");
 			else if (pid < 0 && !why[0])
 				r = CH_EOF; /* the host went away mid-request */
 			else if (pid < 0)
 				fprintf(stderr, "ember_fn: zygote fork failed: %s\n", why);
+			continue;
+		}
+		if (f.type == EMBER_SNAPSHOT) {
+			r = snapshot(fn, &ch, &f);
 			continue;
 		}
 		r = read_invoke(&ch, &f, &in, &req, &m);

@@ -89,8 +89,9 @@ struct ember_fn {
 	 * errorType "HandlerError" and "handler returned N" if ember_fn_error was not called). */
 	int (*handler)(const struct ember_fn_request *req, struct ember_fn_response *resp);
 	/* Zygote templates (sdk/c/ember_zygote.h): a template is an initialised instance parked at
-	 * the ready point, and each new instance is a fork of it. after_fork runs in every forked
-	 * instance before its READY, to re-seed what must differ between instances: user-space
+	 * the ready point, and each new instance is a fork of it, or a copy restored from the
+	 * template's snapshot (sdk/c/ember_snap.h; the restored copy then parks as a template).
+	 * after_fork runs in every forked or restored instance before its READY, to re-seed what must differ between instances: user-space
 	 * random generators (the SDK already re-seeds libc's rand()/random()), generated ids,
 	 * per-instance temp file names, connections. Return 0, or non-zero to fail the instance
 	 * (INIT_ERROR; the host then starts one cold). NULL if nothing needs re-seeding. */

@@ -30,7 +30,10 @@
  * fresh variable and re-read what matters. */
 int ember_snap_capture(struct ember_snap_regs *r) __attribute__((returns_twice));
 
-/* Handle one EMBER_SNAPSHOT whose header (id) has been read from `chan` (it has no payload):
+/* Handle one EMBER_SNAPSHOT whose header (id) has been read from `chan` (it has no payload).
+ * After a resume it first re-makes what links the new task to glibc's thread descriptor, as
+ * recorded before the dump: clear_child_tid (set_tid_address), the robust futex list, and glibc's
+ * cached tid (which raise/abort/pthread_kill use), set to the new thread's. Returns:
  *  = 0: the host dumped this template (or the template refused: SNAPSHOT_STATE carried the
  *       error, and why says it); carry on parking;
  *  = 1: this is a restored process, resumed here: `chan` is the host's new channel. The caller

@@ -4,6 +4,7 @@
 #endif
 #include "ember_zygote.h"
 #include "ember_proto.h"
+#include "ember_snap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -422,6 +423,22 @@ int ember_zygote_serve(int chan, uint16_t *type, uint64_t *id, uint64_t *len, ch
 		*type = (uint16_t)get_le(h + 6, 2);
 		*id = get_le(h + 8, 8);
 		*len = get_le(h + 16, 8);
+		if (*type == EMBER_SNAPSHOT) {
+			if (*len) {
+				snprintf(why, why_cap, "SNAPSHOT %llu has a %llu byte payload "
+					 "(none expected)", (unsigned long long)*id,
+					 (unsigned long long)*len);
+				return -EPROTO;
+			}
+			r = ember_snap_handle(chan, *id, why, why_cap);
+			if (r == 1)
+				return EMBER_ZYGOTE_RESTORED;
+			if (r < 0)
+				return r;
+			if (why[0]) /* refused: the host was told */
+				fprintf(stderr, "ember_zygote: snapshot refused: %s\n", why);
+			continue;
+		}
 		if (*type != EMBER_FORK)
 			return 1;
 		r = ember_zygote_fork(chan, *id, *len, why, why_cap);

@@ -43,10 +43,15 @@ int ember_zygote_fork(int chan, uint64_t id, uint64_t payload_len, char *why, si
 
 /* For an SDK whose ready point is not in C (Python): wait for frames on `chan` and serve every
  * EMBER_FORK here, so the template runs none of its own code per fork (no interpreter work, no
- * copy-on-write faults of its heap after the first fork).
+ * copy-on-write faults of its heap after the first fork), and every EMBER_SNAPSHOT (the dump is
+ * made while the template blocks in here, ember_snap.h).
  *  = 0: in a new child (as ember_zygote_fork); the caller runs its after-fork work and READY.
  *  = 1: another frame arrived: *type, *id, *len are its header; its payload is still unread.
+ *  = 2: restored: this process was rebuilt from a snapshot taken in here and resumed; `chan` is
+ *       the host's new channel. The caller re-seeds what must differ (as after a fork), sends
+ *       READY with "restored":true and calls this again (it is still a template).
  *  < 0: -errno: the channel ended (-EPIPE) or failed, or a bad header (-EPROTO; why says). */
+#define EMBER_ZYGOTE_RESTORED 2
 int ember_zygote_serve(int chan, uint16_t *type, uint64_t *id, uint64_t *len, char *why,
 		       size_t why_cap);
 

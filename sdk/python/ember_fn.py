@@ -49,6 +49,14 @@ ctypes between ``PyOS_BeforeFork`` and ``PyOS_AfterFork_Child``/``_Parent``, exa
 state that must differ between instances (a seeded generator, generated ids, connections) is
 re-made there (``random`` already re-seeds itself that way). The template must stay
 single-threaded. The C SDK's equivalent is ``struct ember_fn.after_fork``.
+
+Snapshots: the host may dump a template (EMBER_SNAPSHOT, sdk/PROTOCOL.md "Snapshots"); the fork
+core answers it in C (``ember_snap_handle``) and blocks while the host reads the memory. A copy
+restored from that dump resumes there as a new template: no fork happened, so
+``os.register_at_fork`` hooks do not run; the SDK re-seeds ``random`` and runs the callables
+registered with ``ember_fn.after_new_instance(fn)``, which run after every fork too. The dump
+needs a single-threaded template: a handler module that starts a thread at import makes the
+template refuse with EBUSY. The SDK itself starts no thread.
 """
 
 import errno as errno_mod
@@ -69,6 +77,11 @@ HEADER = struct.Struct("<IHHQQ")  # magic, version, type, id, len: 24 bytes
 META_LEN = struct.Struct("<I")
 READY, INVOKE, RESULT, ERROR, INIT_ERROR = 1, 2, 3, 4, 5
 FORK, FORKED = 16, 17  # templates (sdk/c/ember_proto.h); the C core answers FORKED itself
+SNAPSHOT, SNAPSHOT_STATE, SNAPSHOT_DONE = 18, 19, 20  # the C core answers them too
+# struct ember_snap_state: error, threads, regs (72 bytes), fs/gs base, sigmask, rseq addr,
+# rseq len and sig, 64 sigactions (32 bytes each), then maps_len, fds_len, exe_len, reserved
+SNAP_STATE = struct.Struct("<iI72xQQQQII2048xIIII")
+ZYGOTE_RESTORED = 2  # ember_zygote_serve: a restored copy resumed (ember_zygote.h)
 CHANNEL_ENV = "EMBER_CHANNEL_FD"
 
 
@@ -232,7 +245,7 @@ class Channel:
         besides the channel.
 
         Returns (type, id, payload) of the next INVOKE, or (FORK, id, length) of a FORK whose
-        payload (and descriptors) the fork core reads itself."""
+        payload (and descriptors) the fork core reads itself, or (SNAPSHOT, id, length)."""
         header = self._read_exact(HEADER.size, "header")
         magic, version, frame_type, frame_id, length = HEADER.unpack(header)
         if magic != MAGIC:
@@ -241,11 +254,53 @@ class Channel:
             raise ProtocolError(f"unsupported protocol version {version}")
         if length > MAX_PAYLOAD:
             raise ProtocolError(f"frame of {length} bytes is over the {MAX_PAYLOAD} byte limit")
-        if frame_type == FORK:
-            return FORK, frame_id, length
+        if frame_type in (FORK, SNAPSHOT):
+            return frame_type, frame_id, length
         if frame_type != INVOKE:
             raise ProtocolError(f"unexpected frame type {frame_type} from the host")
         return INVOKE, frame_id, self._read_exact(length, "payload")
+
+
+_after_new_instance = []
+
+
+def after_new_instance(fn):
+    """Register fn() to run in every new instance made from a template's memory, forked or
+    restored from its snapshot, before its READY: re-make there what must differ between
+    instances (``os.register_at_fork`` hooks run after forks only). Returns fn, so it can be a
+    decorator. An exception fails the instance (INIT_ERROR)."""
+    _after_new_instance.append(fn)
+    return fn
+
+
+def become_new_instance(channel, how):
+    """In a new instance made from a template's memory (how: "forked" or "restored"): re-seed
+    ``random`` after a restore (no fork happened, so its at-fork re-seed did not run; not
+    imported: nothing to re-seed, an import seeds it then), run the after_new_instance hooks,
+    then READY with {how: true}."""
+    random = sys.modules.get("random")
+    if how == "restored" and random is not None:
+        random.seed()
+    for fn in _after_new_instance:
+        try:
+            fn()
+        except Exception as exc:
+            traceback.print_exc()
+            _flush()
+            channel.send(INIT_ERROR, 0, _json({"errorType": "Function.AfterForkFailed",
+                                               "errorMessage": f"{how}: {exc}"}))
+            os._exit(1)
+    _flush()
+    channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid(), how: True}))
+
+
+def refuse_snapshot(channel, frame_id, why):
+    """Answer a SNAPSHOT this process cannot take part in (no fork core, which holds the
+    snapshot handler): SNAPSHOT_STATE with ENOSYS and why; the host waits for nothing more."""
+    msg = why.encode()[:400]
+    threads = len(os.listdir("/proc/self/task"))
+    state = SNAP_STATE.pack(errno_mod.ENOSYS, threads, 0, 0, 0, 0, 0, 0, len(msg), 0, 0, 0)
+    channel.send(SNAPSHOT_STATE, frame_id, state + msg)
 
 
 def refuse_fork(channel, frame_id, length, why):
@@ -287,6 +342,9 @@ class Zygote:
             ctypes.c_int, ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_uint64),
             ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p, ctypes.c_size_t]
         self._lib.ember_zygote_serve.restype = ctypes.c_int
+        self._lib.ember_snap_handle.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.c_char_p,
+                                                ctypes.c_size_t]
+        self._lib.ember_snap_handle.restype = ctypes.c_int
         self._lib.ember_zygote_prepare.argtypes = []
         self._lib.ember_zygote_prepare.restype = ctypes.c_longlong
         self._why = ctypes.create_string_buffer(256)
@@ -297,9 +355,11 @@ class Zygote:
         return self._lib.ember_zygote_prepare()
 
     def serve(self, channel):
-        """A template's ready point: FORK frames are served in C (ember_zygote_serve), so the
-        template runs no Python per fork. Returns None in a new instance (after the at-fork
-        hooks ran), or (type, id, length) of another frame, whose payload is still unread.
+        """A template's ready point: FORK and SNAPSHOT frames are served in C
+        (ember_zygote_serve), so the template runs no Python per fork and holds still while it
+        is dumped. Returns None in a new instance (after the at-fork hooks ran), "restored" in
+        a copy restored from a snapshot taken in there, or (type, id, length) of another frame,
+        whose payload is still unread.
         The template is single-threaded, so skipping PyOS_BeforeFork (the import lock, before
         hooks) in it is safe; the child runs PyOS_AfterFork_Child as os.fork's does."""
         c = self._ctypes
@@ -313,9 +373,28 @@ class Zygote:
             return None
         if r == 1:
             return t.value, i.value, n.value
+        if r == ZYGOTE_RESTORED:
+            return "restored"
         if r == -errno_mod.EPIPE:
             raise HostGone()
         raise ProtocolError(self._why.value.decode(errors="replace") or os.strerror(-r))
+
+    def snapshot(self, channel, frame_id, length):
+        """A SNAPSHOT outside serve (an instance that is not a template): the C handler
+        answers it and blocks until the host is done. True in a restored copy."""
+        if length:
+            raise ProtocolError(f"SNAPSHOT {frame_id} has a {length} byte payload (none expected)")
+        r = self._lib.ember_snap_handle(channel.fd, frame_id, self._why, 256)
+        if r == 1:
+            return True
+        if r == -errno_mod.EPIPE:
+            raise HostGone()
+        if r < 0:
+            raise ProtocolError(self._why.value.decode(errors="replace") or os.strerror(-r))
+        if self._why.value:
+            print(f"ember_fn: snapshot refused: {self._why.value.decode(errors='replace')}",
+                  file=sys.stderr, flush=True)
+        return False
 
     def fork(self, channel, frame_id, length):
         """0 in the new instance, the child's pid in the template (or -errno if the fork
@@ -397,8 +476,10 @@ def run_instance(fd, spec):
                 got = zygote.serve(channel)
                 if got is None:
                     zygote = None
-                    channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid(),
-                                                  "forked": True}))
+                    become_new_instance(channel, "forked")
+                    continue
+                if got == "restored":
+                    become_new_instance(channel, "restored")  # and parks as a template
                     continue
                 frame_type, frame_id, length = got
                 if frame_type != INVOKE:
@@ -415,8 +496,20 @@ def run_instance(fd, spec):
                     continue
                 if zygote.fork(channel, frame_id, payload) == 0:
                     zygote = None
-                    channel.send(READY, 0, _json({"sdk": "python", "pid": os.getpid(),
-                                                  "forked": True}))
+                    become_new_instance(channel, "forked")
+                continue
+            if frame_type == SNAPSHOT:
+                try:
+                    if zygote is None:
+                        zygote = Zygote()
+                except OSError as exc:
+                    if payload:
+                        raise ProtocolError(
+                            f"SNAPSHOT {frame_id} has a {payload} byte payload (none expected)")
+                    refuse_snapshot(channel, frame_id, f"no snapshot handler (fork core): {exc}")
+                    continue
+                if zygote.snapshot(channel, frame_id, payload):
+                    become_new_instance(channel, "restored")
                 continue
             event, context = parse_invoke(frame_id, payload)
             del payload
