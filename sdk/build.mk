@@ -4,7 +4,7 @@
 EMBER_FN_LIB := $(BUILD)/lib/libember_fn.a
 
 $(EMBER_FN_LIB): $(BUILD)/obj/sdk/c/ember_fn.o $(BUILD)/obj/sdk/c/fn_json.o \
-		$(BUILD)/obj/sdk/c/ember_zygote.o
+		$(BUILD)/obj/sdk/c/ember_zygote.o $(BUILD)/obj/sdk/c/ember_snap.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -19,7 +19,10 @@ $(BUILD)/obj/tests/sdk/%.o: CFLAGS += -DEMBER_SRCDIR='"$(CURDIR)"'
 # next to ember_fn.py.
 EMBER_ZYGOTE_SO := $(BUILD)/lib/libember_zygote.so
 all: $(EMBER_ZYGOTE_SO)
-$(EMBER_ZYGOTE_SO): sdk/c/ember_zygote.c sdk/c/ember_zygote.h sdk/c/ember_proto.h
+# It holds the snapshot handler too (ember_snap.c), which ember_zygote_serve calls.
+$(EMBER_ZYGOTE_SO): sdk/c/ember_zygote.c sdk/c/ember_zygote.h sdk/c/ember_snap.c sdk/c/ember_snap.h \
+		sdk/c/ember_proto.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@ (shared)")
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fPIC -shared -o $@ sdk/c/ember_zygote.c
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fPIC -shared -o $@ sdk/c/ember_zygote.c \
+		sdk/c/ember_snap.c

@@ -109,7 +109,8 @@ struct ember_snap_state {
 	uint64_t sigmask;      /* blocked signals, bit n-1 for signal n */
 	uint64_t rseq_addr;    /* glibc's registered rseq area (thread pointer + __rseq_offset), or
 				  0 when rseq is not registered */
-	uint32_t rseq_len;     /* __rseq_size as registered (32 on glibc 2.36) */
+	uint32_t rseq_len;     /* the length registered with the kernel (32 on Debian 12, whose
+				  glibc 2.36 says __rseq_size = 20: the feature size) */
 	uint32_t rseq_sig;     /* RSEQ_SIG: 0x53053053 on x86-64 */
 	struct ember_snap_sigaction sigactions[EMBER_SNAP_NSIG]; /* entry n-1 for signal n */
 	uint32_t maps_len, fds_len, exe_len, reserved;
