@@ -1,0 +1,48 @@
+/* snapshot/restorer.h — ember-restore, the program that turns a fresh sandbox into a template
+ * restored from a snapshot image (sources: snapshot/restore/; embedded in libem_snapshot as a
+ * sealed memfd, like the exec stub).
+ *
+ * The contract (the host codes against exactly this):
+ *
+ *   execution  inside the template's sandbox, as /proc/self/fd/5 (execveat of the memfd is the
+ *              same), argv: "ember-restore" "--image-fd=4" "--mode=eager" [options]. The process
+ *              needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in its user namespace for
+ *              prctl(PR_SET_MM_MAP).
+ *   options    --mode=eager|mmap|lazy (eager only in this build: mmap and lazy are refused with
+ *              Restore.Mode "not built"), --direct (O_DIRECT reads of the image),
+ *              --verify (each page's CRC32C after its read), --uffd-dev-fd=6 (lazy),
+ *              --thp=auto|always|never (auto: MADV_HUGEPAGE the regions the template had THP in;
+ *              always: every anonymous region of 2 MiB or more), --timing (phase times on fd 2).
+ *   fds        0 /dev/null, 1-2 the log, 3 the host's new channel (EMBER_CHANNEL_FD; the restored
+ *              template keeps talking on 3), 4 the image, 5 the restorer's memfd, 6
+ *              /dev/userfaultfd or closed. 0-3 are kept as given; 4, 5, 6 and every other fd are
+ *              closed and the template's files (fds above 3) reopened at their numbers by path
+ *              with their flags and positions.
+ *   failure    before the template's memory is touched: the image (Restore.Image, Restore.Kernel),
+ *              the executable's build id (Restore.BuildId), every file the image maps or holds
+ *              open has its recorded device, inode, size and mtime (Restore.FileIdentity), no
+ *              region overlaps the restorer (Restore.Layout), the vdso/vvar match
+ *              (Restore.Vdso), the mode (Restore.Mode); later: Restore.Map, Fill, PageChecksum,
+ *              Fds, Signals, Rseq, Mm. Each sends EMBER_INIT_ERROR with
+ *              {"errorType":"Restore.<Check>","errorMessage":"<which file/region/fd, why>"} on fd
+ *              3, writes the message to fd 2, and exits 1 (no other process is ever created).
+ *   success    the process jumps to the template's capture point with eax = 1 (ember_snap_capture
+ *              returns 1): the template is resumed with its memory, fds, signal handlers and
+ *              mask, thread pointer, rseq area, mm fields (brk, arg/env, auxv) and
+ *              /proc/PID/exe = its executable. It then re-seeds and sends READY on fd 3.
+ *   left over  the restorer's own memory stays mapped in the restored process, inside
+ *              0x3e0000000000-0x3e0100000000 (text/data as anonymous copies, bss, its brk heap):
+ *              a few MB of address space, untouched after the jump.
+ *
+ * Kept out: images whose regions overlap 0x3e0000000000-0x3e0100000000 are refused. */
+#ifndef EMBER_SNAPSHOT_RESTORER_H
+#define EMBER_SNAPSHOT_RESTORER_H
+
+struct em_err;
+
+/* A close-on-exec memfd holding ember-restore, sealed against every change; execute it with
+ * execveat(fd, "", argv, envp, AT_EMPTY_PATH) or as /proc/self/fd/N once dup'ed without
+ * close-on-exec to N. */
+int em_snap_restorer_memfd(struct em_err *err);
+
+#endif
