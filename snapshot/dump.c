@@ -584,12 +584,23 @@ int em_snap_dump(const struct em_snap_dump_in *in, const char *path,
 	ret = check_threads(in->pid, in->threads, err);
 	if (ret < 0)
 		return ret;
+	ret = parse_maps("the template's maps", in->maps, in->maps_len, &tv, err);
+	/* The SDK sends STATE from a shared scratch mapping and unmaps it right after (its maps text
+	 * already leaves it out): until it has, /proc shows one mapping more. Wait for that, up to a
+	 * second; a template that is not blocked on its channel would never settle. */
 	snprintf(p, sizeof(p), "/proc/%d/maps", in->pid);
-	ret = read_text(p, &host_maps, &len, err);
-	if (ret == 0)
-		ret = parse_maps(p, host_maps, len, &hv, err);
-	if (ret == 0)
-		ret = parse_maps("the template's maps", in->maps, in->maps_len, &tv, err);
+	for (int tries = 0; ret == 0; tries++) {
+		free(host_maps);
+		host_maps = NULL;
+		vmas_free(&hv);
+		hv = (struct vmas){ 0 };
+		ret = read_text(p, &host_maps, &len, err);
+		if (ret == 0)
+			ret = parse_maps(p, host_maps, len, &hv, err);
+		if (ret < 0 || hv.n == tv.n || tries == 200)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 5000000 }, NULL);
+	}
 	if (ret == 0 && tv.n != hv.n)
 		ret = em_err_msg(err, EINVAL, "template %d: its maps have %zu lines, %s has %zu (did it "
 				 "move while parked?)", in->pid, tv.n, p, hv.n);

@@ -127,12 +127,38 @@ static void unmap_old(int nv)
 	}
 }
 
+/* static glibc 2.36 calls the vDSO through these pointers (set at start from AT_SYSINFO_EHDR,
+ * not mangled); once the vdso moves they point at nothing, and libc's clock_gettime (the fill
+ * engine's timing, ours) would jump there. NULL makes glibc take the system call instead. */
+extern void *_dl_vdso_clock_gettime64 __attribute__((weak));
+extern void *_dl_vdso_clock_getres_time64 __attribute__((weak));
+extern void *_dl_vdso_gettimeofday __attribute__((weak));
+extern void *_dl_vdso_time __attribute__((weak));
+extern void *_dl_vdso_getcpu __attribute__((weak));
+
+static void forget_vdso(void)
+{
+	void **ptrs[] = { &_dl_vdso_clock_gettime64, &_dl_vdso_clock_getres_time64,
+			  &_dl_vdso_gettimeofday, &_dl_vdso_time, &_dl_vdso_getcpu };
+
+	for (size_t i = 0; i < sizeof(ptrs) / sizeof(ptrs[0]); i++) {
+		if (!ptrs[i])
+			continue;
+		/* they may sit in RELRO: our own page, made writable for this */
+		uintptr_t page = (uintptr_t)ptrs[i] & ~(uintptr_t)(PAGE - 1);
+		mprotect((void *)page, PAGE, PROT_READ | PROT_WRITE);
+		*ptrs[i] = NULL;
+	}
+}
+
 /* Park the vdso and vvar in our range first (their new places may overlap their old ones),
  * then move them to the image's addresses. The kernel follows a moved [vdso] (vdso_mremap):
  * signal returns and the vDSO's own data references keep working. */
 static void move_specials(struct plan *p)
 {
 	uint64_t base = p->special[0].start;
+
+	forget_vdso();
 
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < p->nspecial; i++) {

@@ -1,0 +1,376 @@
+/* tests/snapshot/test_restore.c — dump a live template (tests/snapshot/target/target.c, static and
+ * PIE) with em_snap_dump, kill it, restore it with the embedded ember-restore, and ask the
+ * restored process what it holds: its memory's checksum, its counter, its file's position and
+ * private copy, its signal handler, brk, /proc/PID/exe and maps. The test plays the host: the
+ * template's channel is a socketpair. Refused images (corrupted, truncated, another binary) must
+ * end in EMBER_INIT_ERROR naming the check and an exited restorer. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/fs.h"
+#include "sdk/c/ember_proto.h"
+#include "snapshot/dump.h"
+#include "snapshot/restorer.h"
+
+#define HEAP_MB "200"
+
+static char dir[64], exe[128], datafile[128], image[128];
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/embzy/core-XXXXXX");
+	mkdir("/tmp/embzy", 0755);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(exe, sizeof(exe), "%s/target", dir);
+	snprintf(datafile, sizeof(datafile), "%s/data", dir);
+	snprintf(image, sizeof(image), "%s/target.img", dir);
+	/* the data file: page 0 says "filepage", page 1 is overwritten privately by the target */
+	int fd = open(datafile, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	char page[4096];
+	memset(page, 'f', sizeof(page));
+	memcpy(page, "filepage", 8);
+	cr_assert_eq(write(fd, page, sizeof(page)), 4096);
+	cr_assert_eq(write(fd, page, sizeof(page)), 4096);
+	close(fd);
+}
+
+static void teardown(void)
+{
+	struct em_err err = { 0 };
+
+	if (dir[0] && !getenv("SNAP_TEST_KEEP"))
+		em_rm_rf_at(AT_FDCWD, dir, &err);
+}
+
+TestSuite(restore, .init = setup, .fini = teardown, .timeout = 120);
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s", from, to);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- frames ---------------------------------------------------------------------------------- */
+
+static void read_exact(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		cr_assert_gt(r, 0, "channel ended (%s) with %zu bytes to read", strerror(errno), len);
+		p += r;
+		len -= (size_t)r;
+	}
+}
+
+static void send_frame(int fd, uint16_t type, uint64_t id, const void *p, size_t len)
+{
+	struct ember_frame_hdr h = { .magic = EMBER_PROTO_MAGIC, .version = EMBER_PROTO_VERSION,
+				     .type = type, .id = id, .len = len };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, len } };
+
+	cr_assert_eq(writev(fd, iov, 2), (ssize_t)(sizeof(h) + len));
+}
+
+/* A frame's type and payload (NUL-terminated, malloc'd). */
+static uint16_t recv_frame(int fd, char **payload, size_t *len)
+{
+	struct ember_frame_hdr h;
+
+	read_exact(fd, &h, sizeof(h));
+	cr_assert_eq(h.magic, EMBER_PROTO_MAGIC);
+	cr_assert_lt(h.len, 1u << 26);
+	*payload = malloc(h.len + 1);
+	read_exact(fd, *payload, h.len);
+	(*payload)[h.len] = '\0';
+	if (len)
+		*len = h.len;
+	return h.type;
+}
+
+/* Ask the target a command; its answer. */
+static char *ask(int chan, const char *cmd)
+{
+	static uint64_t id = 100;
+	char *out;
+
+	send_frame(chan, EMBER_INVOKE, ++id, cmd, strlen(cmd));
+	cr_assert_eq(recv_frame(chan, &out, NULL), EMBER_RESULT, "answer to %s", cmd);
+	return out;
+}
+
+#define ask_eq(chan, cmd, want)                                                                \
+	do {                                                                                    \
+		char *_a = ask((chan), (cmd));                                                  \
+		cr_assert_str_eq(_a, (want), "%s: got %s, want %s", (cmd), _a, (want));        \
+		free(_a);                                                                       \
+	} while (0)
+
+/* --- the template ---------------------------------------------------------------------------- */
+
+struct tmpl {
+	pid_t pid;
+	int chan;
+	char sum[64], brk[64];
+};
+
+static void start_target(struct tmpl *t, const char *target)
+{
+	int sv[2];
+	char *ready;
+
+	copy_file(target, exe);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	t->pid = fork();
+	cr_assert_geq(t->pid, 0);
+	if (t->pid == 0) {
+		dup2(sv[1], 3);
+		syscall(SYS_close_range, 4, ~0u, 0); /* the test runner's pipes are not the template's */
+		setenv("SNAP_HEAP_MB", HEAP_MB, 1);
+		setenv("SNAP_FILE", datafile, 1);
+		execl(exe, "snapshot-target", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	t->chan = sv[0];
+	cr_assert_eq(recv_frame(t->chan, &ready, NULL), EMBER_READY);
+	free(ready);
+	char *s = ask(t->chan, "sum");
+	snprintf(t->sum, sizeof(t->sum), "%s", s);
+	free(s);
+	s = ask(t->chan, "brk");
+	snprintf(t->brk, sizeof(t->brk), "%s", s);
+	free(s);
+	ask_eq(t->chan, "count", "1");
+}
+
+static void stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+/* SNAPSHOT, STATE translated into em_snap_dump_in, em_snap_dump, DONE; then the template dies. */
+static void dump_target(struct tmpl *t, struct em_snap_dump_stats *st)
+{
+	struct em_err err = { 0 };
+	char *p;
+	size_t len;
+
+	send_frame(t->chan, EMBER_SNAPSHOT, 7, NULL, 0);
+	cr_assert_eq(recv_frame(t->chan, &p, &len), EMBER_SNAPSHOT_STATE);
+	struct ember_snap_state s;
+	cr_assert_geq(len, sizeof(s));
+	memcpy(&s, p, sizeof(s));
+	cr_assert_eq(s.error, 0, "template refused: %.*s", (int)s.maps_len, p + sizeof(s));
+	cr_assert_eq(len, sizeof(s) + s.maps_len + s.fds_len + s.exe_len);
+
+	struct em_snap_dump_in in = {
+		.pid = t->pid, .threads = s.threads, .fs_base = s.fs_base, .gs_base = s.gs_base,
+		.sigmask = s.sigmask, .rseq_addr = s.rseq_addr, .rseq_len = s.rseq_len,
+		.rseq_sig = s.rseq_sig,
+		.maps = p + sizeof(s), .maps_len = s.maps_len,
+		.fds = p + sizeof(s) + s.maps_len, .fds_len = s.fds_len,
+		.exe = p + sizeof(s) + s.maps_len + s.fds_len, .exe_len = s.exe_len,
+	};
+	_Static_assert(sizeof(in.regs) == sizeof(s.regs), "regs layouts");
+	memcpy(&in.regs, &s.regs, sizeof(in.regs));
+	_Static_assert(sizeof(in.sigactions) == sizeof(s.sigactions), "sigaction layouts");
+	memcpy(in.sigactions, s.sigactions, sizeof(in.sigactions));
+
+	int ret = em_snap_dump(&in, image, NULL, st, &err);
+	int32_t status = ret;
+	send_frame(t->chan, EMBER_SNAPSHOT_DONE, 7, &status, sizeof(status));
+	free(p);
+	cr_assert_eq(ret, 0, "%s", err.msg);
+	/* the template carries on parking: it still answers */
+	ask_eq(t->chan, "count", "2");
+	stop(t->pid);
+	close(t->chan);
+	t->pid = -1;
+}
+
+/* --- the restorer ---------------------------------------------------------------------------- */
+
+struct restored {
+	pid_t pid;
+	int chan;
+	uint16_t first;         /* the first frame's type: READY or INIT_ERROR */
+	char *payload;
+	uint64_t ns;            /* fork to the first frame */
+};
+
+/* Run ember-restore on img in a child, fds as the contract lays them out. */
+static void restore(const char *img, const char *extra, struct restored *r)
+{
+	struct em_err err = { 0 };
+	int sv[2];
+	int memfd = em_snap_restorer_memfd(&err);
+	int imgfd = open(img, O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(memfd, 0, "%s", err.msg);
+	cr_assert_geq(imgfd, 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	uint64_t t0 = now_ns();
+	r->pid = fork();
+	cr_assert_geq(r->pid, 0);
+	if (r->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		/* above 6 first, so that the dups below never overwrite a source */
+		int a = fcntl(sv[1], F_DUPFD, 10), b = fcntl(imgfd, F_DUPFD, 10),
+		    c = fcntl(memfd, F_DUPFD, 10), n = fcntl(null, F_DUPFD, 10);
+		dup2(n, 0);
+		dup2(a, 3);
+		dup2(b, 4);
+		dup2(c, 5);
+		syscall(SYS_close_range, 6, ~0u, 0);
+		char *argv[8] = { "ember-restore", "--image-fd=4", "--mode=eager" };
+		int i = 3;
+		char buf[256];
+		if (extra) {
+			snprintf(buf, sizeof(buf), "%s", extra);
+			for (char *tok = strtok(buf, " "); tok && i < 7; tok = strtok(NULL, " "))
+				argv[i++] = tok;
+		}
+		argv[i] = NULL;
+		execv("/proc/self/fd/5", argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	close(imgfd);
+	close(memfd);
+	r->chan = sv[0];
+	r->first = recv_frame(r->chan, &r->payload, NULL);
+	r->ns = now_ns() - t0;
+}
+
+static void restored_free(struct restored *r)
+{
+	stop(r->pid);
+	close(r->chan);
+	free(r->payload);
+}
+
+/* Every region of the image is a mapping of the restored process with its range. */
+static void check_maps(pid_t pid)
+{
+	struct em_snap_image *img;
+	struct em_err err = { 0 };
+	char path[64], line[512];
+
+	cr_assert_eq(em_snap_open(image, NULL, &img, &err), 0, "%s", err.msg);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	for (uint32_t i = 0; i < em_snap_region_count(img); i++) {
+		const struct em_snap_region *reg = em_snap_region(img, i);
+		const char *name = em_snap_string(img, reg->name);
+		FILE *f = fopen(path, "re");
+		bool found = false;
+
+		cr_assert_not_null(f);
+		while (!found && fgets(line, sizeof(line), f)) {
+			unsigned long long s, e;
+			if (sscanf(line, "%llx-%llx", &s, &e) == 2)
+				/* a region may have merged with a neighbour: it must lie inside one */
+				found = s <= reg->start && reg->end <= e;
+		}
+		fclose(f);
+		cr_assert(found, "region %u %#" PRIx64 "-%#" PRIx64 " %s is not mapped in %d", i,
+			  reg->start, reg->end, name, pid);
+		if (!strcmp(name, "[heap]")) {
+			/* the kernel calls it [heap] again: brk was restored */
+			char cmd[160];
+			snprintf(cmd, sizeof(cmd), "grep -q '^%08" PRIx64 "-.*\\[heap\\]' %s", reg->start,
+				 path);
+			cr_assert_eq(system(cmd), 0, "no [heap] at %#" PRIx64 " in %s", reg->start, path);
+		}
+	}
+	em_snap_close(img);
+}
+
+/* The restored process holds what the template held at the dump. */
+static void check_restored(struct tmpl *t, struct restored *r, const char *target)
+{
+	cr_assert_eq(r->first, EMBER_READY, "restore failed: %s", r->payload);
+	cr_assert(strstr(r->payload, "\"restored\":true"), "READY says %s", r->payload);
+	char *pid = ask(r->chan, "pid");
+	cr_assert_eq(atoi(pid), r->pid, "the restored process is the restorer's: %s", pid);
+	free(pid);
+	ask_eq(r->chan, "sum", t->sum);
+	ask_eq(r->chan, "count", "2");  /* 1 before the dump (the original then said 2 too) */
+	ask_eq(r->chan, "pos", "12345");
+	ask_eq(r->chan, "file", "filepage|copied on write");
+	ask_eq(r->chan, "brk", t->brk);
+	ask_eq(r->chan, "exe", exe);
+	ask_eq(r->chan, "signals", "0");
+	cr_assert_eq(kill(r->pid, SIGUSR1), 0);
+	ask_eq(r->chan, "signals", "1");
+	ask_eq(r->chan, "grow", "1");
+	check_maps(r->pid);
+	cr_log_info("%s: restore of a %s MB heap: exec to READY %.1f ms", target, HEAP_MB,
+		    (double)r->ns / 1e6);
+}
+
+static void dump_and_restore_twice(const char *target)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+
+	start_target(&t, target);
+	dump_target(&t, &st);
+	cr_assert_geq(st.pages_stored, 48000u + 512, /* 15/16 of the heap, half the mmap */ "stored %" PRIu64 " pages", st.pages_stored);
+	/* the heap's every 16th page, and the mmap's untouched half that "sum" read (the zero
+	 * page is mapped there now) */
+	cr_assert_geq(st.pages_zero, 3190u + 512, "zero %" PRIu64 " pages", st.pages_zero);
+	/* malloc's top pad at the heap's end, the stack's untouched part, the binary's text */
+	cr_assert_geq(st.pages_absent, 32u, "absent %" PRIu64 " pages", st.pages_absent);
+	cr_log_info("%s: dump: %u regions, %" PRIu64 " pages stored, %" PRIu64 " zero, %" PRIu64
+		    " absent, %.1f ms", target, st.regions, st.pages_stored, st.pages_zero,
+		    st.pages_absent, (double)st.ns / 1e6);
+	for (int i = 0; i < 2; i++) {
+		struct restored r;
+
+		restore(image, NULL, &r);
+		check_restored(&t, &r, target);
+		restored_free(&r);
+	}
+}
+
+Test(restore, static_target_twice)
+{
+	dump_and_restore_twice(SNAP_TARGET_DIR "/snapshot-target");
+}
+
+Test(restore, pie_target_twice)
+{
+	dump_and_restore_twice(SNAP_TARGET_DIR "/snapshot-target-dyn");
+}
