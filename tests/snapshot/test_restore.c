@@ -59,6 +59,21 @@ static void teardown(void)
 
 TestSuite(restore, .init = setup, .fini = teardown, .timeout = 120);
 
+static int count_dir(const char *d)
+{
+	char cmd[160];
+	FILE *f;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A %s | wc -l", d);
+	f = popen(cmd, "r");
+	if (f && fscanf(f, "%d", &n) != 1)
+		n = -1;
+	if (f)
+		pclose(f);
+	return n;
+}
+
 static void copy_file(const char *from, const char *to)
 {
 	char cmd[512];
@@ -142,7 +157,7 @@ struct tmpl {
 	char sum[64], brk[64];
 };
 
-static void start_target(struct tmpl *t, const char *target)
+static void start_target_env(struct tmpl *t, const char *target, const char *env)
 {
 	int sv[2];
 	char *ready;
@@ -156,6 +171,8 @@ static void start_target(struct tmpl *t, const char *target)
 		syscall(SYS_close_range, 4, ~0u, 0); /* the test runner's pipes are not the template's */
 		setenv("SNAP_HEAP_MB", HEAP_MB, 1);
 		setenv("SNAP_FILE", datafile, 1);
+		if (env)
+			setenv(env, "1", 1);
 		execl(exe, "snapshot-target", (char *)NULL);
 		_exit(127);
 	}
@@ -180,8 +197,13 @@ static void stop(pid_t pid)
 	}
 }
 
+static void start_target(struct tmpl *t, const char *target)
+{
+	start_target_env(t, target, NULL);
+}
+
 /* SNAPSHOT, STATE translated into em_snap_dump_in, em_snap_dump, DONE; then the template dies. */
-static void dump_target(struct tmpl *t, struct em_snap_dump_stats *st)
+static int try_dump(struct tmpl *t, struct em_snap_dump_stats *st, struct em_err *errp)
 {
 	struct em_err err = { 0 };
 	char *p;
@@ -212,12 +234,20 @@ static void dump_target(struct tmpl *t, struct em_snap_dump_stats *st)
 	int32_t status = ret;
 	send_frame(t->chan, EMBER_SNAPSHOT_DONE, 7, &status, sizeof(status));
 	free(p);
-	cr_assert_eq(ret, 0, "%s", err.msg);
+	*errp = err;
 	/* the template carries on parking: it still answers */
 	ask_eq(t->chan, "count", "2");
 	stop(t->pid);
 	close(t->chan);
 	t->pid = -1;
+	return ret;
+}
+
+static void dump_target(struct tmpl *t, struct em_snap_dump_stats *st)
+{
+	struct em_err err = { 0 };
+
+	cr_assert_eq(try_dump(t, st, &err), 0, "%s", err.msg);
 }
 
 /* --- the restorer ---------------------------------------------------------------------------- */
@@ -373,4 +403,161 @@ Test(restore, static_target_twice)
 Test(restore, pie_target_twice)
 {
 	dump_and_restore_twice(SNAP_TARGET_DIR "/snapshot-target-dyn");
+}
+
+/* A refused restore: INIT_ERROR naming the check, the restorer exited 1, nothing else on the
+ * channel (no process kept it open). */
+static void assert_refused(const char *img, const char *check, const char *what)
+{
+	struct restored r;
+	int status;
+	char c;
+
+	restore(img, NULL, &r);
+	cr_assert_eq(r.first, EMBER_INIT_ERROR, "expected INIT_ERROR, got frame %u: %s", r.first,
+		     r.payload);
+	cr_assert(strstr(r.payload, check), "\"%s\" lacks %s", r.payload, check);
+	cr_assert(strstr(r.payload, what), "\"%s\" lacks \"%s\"", r.payload, what);
+	cr_assert_eq(waitpid(r.pid, &status, 0), r.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "restorer status %#x", status);
+	cr_assert_eq(read(r.chan, &c, 1), 0, "the channel is closed: the restorer left nothing");
+	r.pid = -1;
+	restored_free(&r);
+}
+
+static void file_edit(const char *from, const char *to, void (*edit)(int fd, off_t size))
+{
+	struct stat st;
+
+	copy_file(from, to);
+	int fd = open(to, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	edit(fd, st.st_size);
+	close(fd);
+}
+
+static void flip_meta_byte(int fd, off_t size)
+{
+	struct em_snap_header h;
+	unsigned char b;
+
+	(void)size;
+	cr_assert_eq(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	cr_assert_eq(pread(fd, &b, 1, (off_t)h.meta_off + 100), 1);
+	b ^= 0x40;
+	cr_assert_eq(pwrite(fd, &b, 1, (off_t)h.meta_off + 100), 1);
+}
+
+static void cut_page(int fd, off_t size)
+{
+	cr_assert_eq(ftruncate(fd, size - 4096), 0);
+}
+
+static void flip_data_byte(int fd, off_t size)
+{
+	unsigned char b;
+
+	(void)size;
+	cr_assert_eq(pread(fd, &b, 1, 4096 + 1000), 1);
+	b ^= 0x40;
+	cr_assert_eq(pwrite(fd, &b, 1, 4096 + 1000), 1);
+}
+
+Test(restore, refused_images_leave_nothing)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+	char bad[160];
+
+	start_target(&t, SNAP_TARGET_DIR "/snapshot-target");
+	dump_target(&t, &st);
+
+	snprintf(bad, sizeof(bad), "%s/corrupt.img", dir);
+	file_edit(image, bad, flip_meta_byte);
+	assert_refused(bad, "Restore.Image", "metadata checksum mismatch");
+
+	snprintf(bad, sizeof(bad), "%s/truncated.img", dir);
+	file_edit(image, bad, cut_page);
+	assert_refused(bad, "Restore.Image", "truncated");
+
+	/* a stored page that does not match its checksum: caught by --verify only */
+	snprintf(bad, sizeof(bad), "%s/page.img", dir);
+	file_edit(image, bad, flip_data_byte);
+	struct restored r;
+	restore(bad, "--verify", &r);
+	cr_assert_eq(r.first, EMBER_INIT_ERROR, "got frame %u: %s", r.first, r.payload);
+	cr_assert(strstr(r.payload, "Restore.PageChecksum"), "%s", r.payload);
+	restored_free(&r);
+
+	/* a file the template mapped changed since the dump */
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 1000000000 } };
+	struct stat before;
+	cr_assert_eq(stat(datafile, &before), 0);
+	cr_assert_eq(utimensat(AT_FDCWD, datafile, times, 0), 0);
+	assert_refused(image, "Restore.FileIdentity", datafile);
+	times[1] = before.st_mtim;
+	cr_assert_eq(utimensat(AT_FDCWD, datafile, times, 0), 0);
+
+	/* another binary at the executable's path */
+	copy_file(SNAP_TARGET_DIR "/snapshot-target-dyn", exe);
+	assert_refused(image, "Restore.BuildId", "another binary");
+
+	/* ... and an unknown mode or option */
+	copy_file(SNAP_TARGET_DIR "/snapshot-target", exe);
+}
+
+Test(restore, modes_not_built_are_refused)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+	struct restored r;
+
+	start_target(&t, SNAP_TARGET_DIR "/snapshot-target");
+	dump_target(&t, &st);
+	const char *modes[] = { "--mode=mmap", "--mode=lazy --uffd-dev-fd=6" };
+	for (int i = 0; i < 2; i++) {
+		restore(image, modes[i], &r);
+		cr_assert_eq(r.first, EMBER_INIT_ERROR, "got frame %u: %s", r.first, r.payload);
+		cr_assert(strstr(r.payload, "Restore.Mode") && strstr(r.payload, "not built"), "%s",
+			  r.payload);
+		restored_free(&r);
+	}
+}
+
+/* O_DIRECT reads, every page verified, THP for every large anonymous region */
+Test(restore, direct_verify_thp)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+	struct restored r;
+
+	start_target(&t, SNAP_TARGET_DIR "/snapshot-target-dyn");
+	dump_target(&t, &st);
+	restore(image, "--direct --verify --thp=always", &r);
+	check_restored(&t, &r, "dynamic, --direct --verify --thp=always");
+	/* the heap is backed by huge pages now */
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "grep -q '^AnonHugePages: *[1-9]' /proc/%d/smaps", r.pid);
+	cr_assert_eq(system(cmd), 0, "no THP in the restored process");
+	restored_free(&r);
+}
+
+static void assert_dump_refused(const char *env, const char *what)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+	struct em_err err = { 0 };
+
+	start_target_env(&t, SNAP_TARGET_DIR "/snapshot-target", env);
+	cr_assert_lt(try_dump(&t, &st, &err), 0, "the dump of a template with %s succeeded", env);
+	cr_assert(strstr(err.msg, what), "\"%s\" lacks \"%s\"", err.msg, what);
+	cr_assert_eq(access(image, F_OK), -1, "a refused dump left %s", image);
+	cr_assert_eq(count_dir(dir), 2, "a refused dump left a temporary file in %s", dir);
+}
+
+Test(restore, dump_refuses_shared_memory_and_pipes)
+{
+	assert_dump_refused("SNAP_SHARED", "shared (MAP_SHARED)");
+	assert_dump_refused("SNAP_PIPE", "fd 9 is a pipe");
 }
