@@ -297,16 +297,6 @@ static void plan_fds(struct plan *p)
 		p->sig[s - 1] = *em_snap_sigaction(p->img, s);
 }
 
-static void check_mode(struct plan *p)
-{
-	if (p->mode == MODE_MMAP)
-		restore_fail("Mode", "--mode=mmap: not built (snapshot/lazy.c has not landed in this "
-			     "restorer)");
-	if (p->mode == MODE_LAZY)
-		restore_fail("Mode", "--mode=lazy: not built (snapshot/lazy.c has not landed in this "
-			     "restorer)");
-}
-
 static void phase2(void *arg)
 {
 	restore_phase2(arg);
@@ -318,7 +308,6 @@ int main(int argc, char **argv)
 	/* every allocation from the brk heap, inside our reserved range: phase 2 unmaps all else */
 	mallopt(M_MMAP_MAX, 0);
 	parse_args(&plan, argc, argv);
-	check_mode(&plan);
 	check_image(&plan);
 	check_build_id(&plan);
 	check_files(&plan);

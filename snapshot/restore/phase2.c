@@ -9,7 +9,9 @@
  * original stack (it is unmapped). */
 #include "snapshot/restore/restore.h"
 #include "common/err.h"
+#include "sdk/c/ember_proto.h"
 #include "snapshot/fill.h"
+#include "snapshot/lazy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -260,6 +264,70 @@ static void fill_eager(struct plan *p)
 		restore_fail(err.code == EBADMSG ? "PageChecksum" : "Fill", "%s", err.msg);
 }
 
+/* mmap: each region's stored runs become private mappings of the image (page cache, copy on
+ * write); nothing is read now and nothing verified (FORMAT.md). */
+static void fill_mmap(struct plan *p)
+{
+	char what[600];
+	struct em_err err = { 0 };
+
+	for (uint32_t i = 0; i < em_snap_region_count(p->img); i++) {
+		const struct em_snap_region *r = em_snap_region(p->img, i);
+
+		if (is_special(p, r) || !r->nr_stored)
+			continue;
+		/* writable like the rest of the region until finish_regions sets its prot */
+		if (em_snap_map_private(p->img, i, em_snap_fd(p->img), r->prot | PROT_WRITE, NULL,
+					&err) < 0)
+			restore_fail("Fill", "%s: %s", rname(p, i, what, sizeof(what)), err.msg);
+	}
+}
+
+/* Send the userfaultfd to the host on the channel: EMBER_SNAPSHOT_UFFD, the fd on the header. */
+static void send_uffd(int uffd)
+{
+	struct ember_frame_hdr h = { .magic = EMBER_PROTO_MAGIC, .version = EMBER_PROTO_VERSION,
+				     .type = EMBER_SNAPSHOT_UFFD };
+	struct iovec iov = { &h, sizeof(h) };
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	memset(u.buf, 0, sizeof(u.buf));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &uffd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(CHANNEL_FD, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(h))
+		restore_fail("Uffd", "send the userfaultfd to the host on fd %d: %s", CHANNEL_FD,
+			     n < 0 ? strerror(errno) : "short write");
+}
+
+/* lazy: the anonymous regions are registered with a userfaultfd the host serves from the image
+ * (file-backed ones with stored pages are filled now: lazy.h says why). From here on, touching
+ * the template's anonymous memory waits for the host, which has the fd once it is sent. */
+static void fill_lazy(struct plan *p)
+{
+	struct em_err err = { 0 };
+	uint64_t features = 0;
+
+	int uffd = em_snap_uffd_open(p->uffd_dev_fd, EM_SNAP_UFFD_POISON, &features, &err);
+	if (uffd < 0)
+		restore_fail("Uffd", "--uffd-dev-fd=%d: %s", p->uffd_dev_fd, err.msg);
+	if (em_snap_uffd_register(uffd, p->img, NULL, NULL, &err) < 0)
+		restore_fail("Uffd", "%s", err.msg);
+	send_uffd(uffd);
+	close(uffd);
+}
+
 static void fill(struct plan *p)
 {
 	switch (p->mode) {
@@ -267,8 +335,11 @@ static void fill(struct plan *p)
 		fill_eager(p);
 		break;
 	case MODE_MMAP:
+		fill_mmap(p);
+		break;
 	case MODE_LAZY:
-		restore_fail("Mode", "mode not built"); /* refused in phase 1 already */
+		fill_lazy(p);
+		break;
 	}
 }
 
