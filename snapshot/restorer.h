@@ -8,11 +8,16 @@
  *              same), argv: "ember-restore" "--image-fd=4" "--mode=eager" [options]. The process
  *              needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in its user namespace for
  *              prctl(PR_SET_MM_MAP).
- *   options    --mode=eager|mmap|lazy (eager only in this build: mmap and lazy are refused with
- *              Restore.Mode "not built"), --direct (O_DIRECT reads of the image),
- *              --verify (each page's CRC32C after its read), --uffd-dev-fd=6 (lazy),
+ *   options    --mode=eager|mmap|lazy (default eager), --direct (O_DIRECT reads of the image),
+ *              --verify (each page's CRC32C after its read), --uffd-dev-fd=6 (lazy: required),
  *              --thp=auto|always|never (auto: MADV_HUGEPAGE the regions the template had THP in;
  *              always: every anonymous region of 2 MiB or more), --timing (phase times on fd 2).
+ *   modes      eager: regions populated and filled with io_uring reads (snapshot/fill.h);
+ *              mmap: stored runs mapped MAP_PRIVATE from the image (em_snap_map_private);
+ *              lazy: a userfaultfd made from fd 6 (em_snap_uffd_open) with the anonymous regions
+ *              registered (em_snap_uffd_register) is sent on fd 3 as EMBER_SNAPSHOT_UFFD (the fd
+ *              on the frame's header, SCM_RIGHTS) before READY; the host must start serving it
+ *              (em_snap_lazy_start) before it reads READY: the resumed template faults on it.
  *   fds        0 /dev/null, 1-2 the log, 3 the host's new channel (EMBER_CHANNEL_FD; the restored
  *              template keeps talking on 3), 4 the image, 5 the restorer's memfd, 6
  *              /dev/userfaultfd or closed. 0-3 are kept as given; 4, 5, 6 and every other fd are
@@ -22,14 +27,17 @@
  *              the executable's build id (Restore.BuildId), every file the image maps or holds
  *              open has its recorded device, inode, size and mtime (Restore.FileIdentity), no
  *              region overlaps the restorer (Restore.Layout), the vdso/vvar match
- *              (Restore.Vdso), the mode (Restore.Mode); later: Restore.Map, Fill, PageChecksum,
- *              Fds, Signals, Rseq, Mm. Each sends EMBER_INIT_ERROR with
+ *              (Restore.Vdso), the options (Restore.Usage); later: Restore.Map, Fill,
+ *              PageChecksum, Uffd, Fds, Signals, Rseq, Mm. Each sends EMBER_INIT_ERROR with
  *              {"errorType":"Restore.<Check>","errorMessage":"<which file/region/fd, why>"} on fd
  *              3, writes the message to fd 2, and exits 1 (no other process is ever created).
  *   success    the process jumps to the template's capture point with eax = 1 (ember_snap_capture
  *              returns 1): the template is resumed with its memory, fds, signal handlers and
  *              mask, thread pointer, rseq area, mm fields (brk, arg/env, auxv) and
  *              /proc/PID/exe = its executable. It then re-seeds and sends READY on fd 3.
+ *   exe        /proc/PID/exe becomes the template's executable (PR_SET_MM_MAP's exe_fd: the
+ *              restorer first replaces its own memfd-backed text and data with anonymous copies,
+ *              which the kernel requires).
  *   left over  the restorer's own memory stays mapped in the restored process, inside
  *              0x3e0000000000-0x3e0100000000 (text/data as anonymous copies, bss, its brk heap):
  *              a few MB of address space, untouched after the jump.
