@@ -11,7 +11,9 @@
  *   options    --mode=eager|mmap|lazy (default eager), --direct (O_DIRECT reads of the image),
  *              --verify (each page's CRC32C after its read), --uffd-dev-fd=6 (lazy: required),
  *              --thp=auto|always|never (auto: MADV_HUGEPAGE the regions the template had THP in;
- *              always: every anonymous region of 2 MiB or more), --timing (phase times on fd 2).
+ *              always: every anonymous region of 2 MiB or more), --no-io-uring (fill with
+ *              pread; also chosen on its own when io_uring_setup is refused, e.g. by seccomp),
+ *              --timing (phase times on fd 2).
  *   modes      eager: regions populated and filled with io_uring reads (snapshot/fill.h);
  *              mmap: stored runs mapped MAP_PRIVATE from the image (em_snap_map_private);
  *              lazy: a userfaultfd made from fd 6 (em_snap_uffd_open) with the anonymous regions

@@ -78,7 +78,7 @@ noreturn void restore_fail(const char *check, const char *fmt, ...)
 static void usage_fail(const char *arg)
 {
 	restore_fail("Usage", "unknown argument \"%s\" (options: --image-fd=N --mode=eager|mmap|lazy "
-		     "--direct --verify --uffd-dev-fd=N --thp=auto|always|never --timing)", arg);
+		     "--direct --verify --uffd-dev-fd=N --thp=auto|always|never --no-io-uring --timing)", arg);
 }
 
 static void parse_args(struct plan *p, int argc, char **argv)
@@ -100,6 +100,8 @@ static void parse_args(struct plan *p, int argc, char **argv)
 			p->direct = true;
 		else if (!strcmp(a, "--verify"))
 			p->verify = true;
+		else if (!strcmp(a, "--no-io-uring"))
+			p->no_uring = true;
 		else if (!strcmp(a, "--timing"))
 			p->timing = true;
 		else if (!strncmp(a, "--uffd-dev-fd=", 14))

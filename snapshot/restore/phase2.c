@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <linux/prctl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -253,6 +254,56 @@ static void *fill_dst(void *arg, uint32_t i, const struct em_snap_region *r)
 	return is_special(p, r) || !r->nr_stored ? NULL : (void *)(uintptr_t)r->start;
 }
 
+/* Eager without io_uring: a sandbox's seccomp profile may refuse io_uring_setup (Docker's default
+ * does). One pread per stored run (at most 1 MiB), checked if asked; the image's own fd, buffered
+ * (--direct needs the ring's aligned reads and is not honoured here). */
+static void fill_pread(struct plan *p)
+{
+	struct em_err err = { 0 };
+	char what[600];
+	int fd = em_snap_fd(p->img);
+
+	for (uint32_t i = 0; i < em_snap_region_count(p->img); i++) {
+		const struct em_snap_region *r = em_snap_region(p->img, i);
+		struct em_snap_run run;
+		uint32_t pos = 0;
+
+		if (!fill_dst(p, i, r))
+			continue;
+		while (em_snap_next_run(p->img, i, &pos, 256, &run)) {
+			if (run.state != EM_SNAP_STORED)
+				continue;
+			for (uint64_t done = 0; done < run.len;) {
+				ssize_t n = pread(fd, (char *)(uintptr_t)run.vaddr + done, run.len - done,
+						  (off_t)(run.file_off + done));
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					restore_fail("Fill", "%s: read of %llu bytes at image offset %#llx: %s",
+						     rname(p, i, what, sizeof(what)),
+						     (unsigned long long)(run.len - done),
+						     (unsigned long long)(run.file_off + done),
+						     n < 0 ? strerror(errno) : "end of file");
+				done += (uint64_t)n;
+			}
+			if (p->verify && em_snap_check_pages(p->img, i, run.page,
+							     (uint32_t)(run.len / PAGE),
+							     (void *)(uintptr_t)run.vaddr, &err) < 0)
+				restore_fail("PageChecksum", "%s", err.msg);
+		}
+	}
+}
+
+static bool have_io_uring(void)
+{
+	struct io_uring_params params = { 0 };
+	long fd = syscall(SYS_io_uring_setup, 1, &params);
+
+	if (fd >= 0)
+		close((int)fd);
+	return fd >= 0 || (errno != ENOSYS && errno != EPERM && errno != EACCES);
+}
+
 /* The mode's one step: give every region its stored pages. */
 static void fill_eager(struct plan *p)
 {
@@ -260,6 +311,12 @@ static void fill_eager(struct plan *p)
 	struct em_snap_fill_stats st = { 0 };
 	struct em_err err = { 0 };
 
+	if (p->no_uring || !have_io_uring()) {
+		if (p->timing)
+			dprintf(2, "ember-restore: no io_uring here: filling with pread\n");
+		fill_pread(p);
+		return;
+	}
 	if (em_snap_fill_all(p->img, fill_dst, p, &o, &st, &err) < 0)
 		restore_fail(err.code == EBADMSG ? "PageChecksum" : "Fill", "%s", err.msg);
 }
@@ -450,6 +507,9 @@ static void restore_mm(struct plan *p)
 	if (fd < 0)
 		restore_fail("Mm", "open the executable %s: %s", p->exe, strerror(errno));
 	m.exe_fd = (uint32_t)fd;
+	/* comm as an exec of the executable would have set it (the restorer's is "5") */
+	const char *base = strrchr(p->exe, '/');
+	prctl(PR_SET_NAME, base ? base + 1 : p->exe, 0, 0, 0);
 	if (prctl(PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0) < 0)
 		restore_fail("Mm", "prctl(PR_SET_MM_MAP) with the image's mm fields (brk %#llx-%#llx, "
 			     "exe %s): %s", (unsigned long long)m.start_brk, (unsigned long long)m.brk,

@@ -43,6 +43,7 @@ struct plan {
 	enum restore_mode mode;
 	enum thp_policy thp;
 	bool direct, verify;
+	bool no_uring;          /* --no-io-uring: the pread fill (what a sandbox without io_uring gets) */
 	bool timing;            /* print phase times on stderr (the log) */
 	struct em_snap_image *img;
 	char *image_path;

@@ -526,6 +526,26 @@ Test(restore, refused_images_leave_nothing)
 	copy_file(SNAP_TARGET_DIR "/snapshot-target", exe);
 }
 
+/* eager without io_uring (a sandbox whose seccomp refuses it): pread, verified */
+Test(restore, pread_fill)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+	struct restored r;
+
+	start_target(&t, SNAP_TARGET_DIR "/snapshot-target");
+	dump_target(&t, &st);
+	restore(image, "--no-io-uring --verify", &r);
+	check_restored(&t, &r, "static, --no-io-uring --verify");
+	char comm[64], path[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", r.pid);
+	FILE *f = fopen(path, "re");
+	cr_assert(f && fgets(comm, sizeof(comm), f));
+	fclose(f);
+	cr_assert_str_eq(comm, "target\n", "comm is the executable's name");
+	restored_free(&r);
+}
+
 /* mmap mode: the stored runs are private mappings of the image */
 Test(restore, mmap_mode)
 {
