@@ -37,6 +37,7 @@ struct vma {
 	uint64_t ino;
 	char *path;             /* the template's view; "" when anonymous */
 	uint64_t thp_kb;        /* AnonHugePages from smaps */
+	bool thp_advised;       /* VmFlags hg: MADV_HUGEPAGE */
 };
 
 struct vmas {
@@ -162,6 +163,9 @@ static int read_thp(pid_t pid, struct vmas *m, struct em_err *err)
 				cur = &m->v[i];
 		} else if (cur && sscanf(line, "AnonHugePages: %" SCNu64 " kB", &kb) == 1) {
 			cur->thp_kb = kb;
+		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
+			/* "hg": madvise(MADV_HUGEPAGE) asked for THP, even if none is there yet */
+			cur->thp_advised = strstr(line, " hg") != NULL;
 		}
 	}
 	return 0;
@@ -486,7 +490,7 @@ static int dump_region(struct em_snap_writer *w, struct reader *r, const struct 
 			spec.flags |= EM_SNAP_R_STACK | EM_SNAP_R_GROWSDOWN;
 		if (*t->path)
 			spec.name = t->path;
-		if (t->thp_kb)
+		if (t->thp_kb || t->thp_advised)
 			spec.flags |= EM_SNAP_R_HUGEPAGE;
 	}
 	ret = em_snap_writer_region_begin(w, &spec, err);

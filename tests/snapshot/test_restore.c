@@ -526,6 +526,59 @@ Test(restore, refused_images_leave_nothing)
 	copy_file(SNAP_TARGET_DIR "/snapshot-target", exe);
 }
 
+/* AnonHugePages of the mapping that starts at addr in pid, in kB; -1 if none starts there */
+static long thp_kb(pid_t pid, const char *addr)
+{
+	char path[64], line[512];
+	unsigned long long want = strtoull(addr, NULL, 16), s;
+	long kb = -1;
+	bool in = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	FILE *f = fopen(path, "re");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-", &s) == 1 && strchr(line, '-') && strchr(line, ' '))
+			in = s <= want && strstr(line, " ") && want < strtoull(strchr(line, '-') + 1, NULL, 16);
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* A region the template asked THP for is HUGEPAGE in the image and THP-backed after a restore
+ * with the default --thp=auto */
+Test(restore, thp_where_the_template_asked)
+{
+	struct tmpl t;
+	struct em_snap_dump_stats st;
+	struct restored r;
+	struct em_snap_image *img;
+	struct em_err err = { 0 };
+
+	start_target(&t, SNAP_TARGET_DIR "/snapshot-target-dyn");
+	char *addr = ask(t.chan, "thp");
+	if (thp_kb(t.pid, addr) <= 0)
+		cr_skip("no THP for the template's MADV_HUGEPAGE region here");
+	dump_target(&t, &st);
+	cr_assert_eq(em_snap_open(image, NULL, &img, &err), 0, "%s", err.msg);
+	uint64_t a = strtoull(addr, NULL, 16);
+	bool flagged = false;
+	for (uint32_t i = 0; i < em_snap_region_count(img); i++) {
+		const struct em_snap_region *reg = em_snap_region(img, i);
+		if (reg->start <= a && a < reg->end)
+			flagged = reg->flags & EM_SNAP_R_HUGEPAGE;
+	}
+	em_snap_close(img);
+	cr_assert(flagged, "the region at %s is not HUGEPAGE in the image", addr);
+	restore(image, NULL, &r);
+	check_restored(&t, &r, "dynamic, THP region");
+	cr_assert_gt(thp_kb(r.pid, addr), 0, "no THP at %s after the restore", addr);
+	free(addr);
+	restored_free(&r);
+}
+
 /* eager without io_uring (a sandbox whose seccomp refuses it): pread, verified */
 Test(restore, pread_fill)
 {

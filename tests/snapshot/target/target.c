@@ -28,6 +28,7 @@ static uint64_t *heap;
 static size_t heap_len;
 static uint64_t *anon;
 static char *filemap;
+static uint64_t *thp;           /* 4 MiB asked for THP (MADV_HUGEPAGE), written whole */
 static volatile sig_atomic_t signals;
 static unsigned counter;
 static void *brk_at_init;
@@ -86,6 +87,8 @@ static uint64_t checksum(void)
 		sum = sum * 31 + anon[i];
 	for (size_t i = 0; i < 2 * PG; i++)
 		sum = sum * 31 + (unsigned char)filemap[i];
+	for (size_t i = 0; i < MAP_LEN / 8; i++)
+		sum = sum * 31 + thp[i];
 	return sum;
 }
 
@@ -115,6 +118,16 @@ static void init(void)
 	madvise(anon, MAP_LEN, MADV_NOHUGEPAGE);
 	for (size_t i = 0; i < MAP_LEN / 16; i++)
 		anon[i] = word(2, i);
+
+	/* 2 MiB aligned inside 6 MiB, so that THP can back it */
+	char *t6 = mmap(NULL, MAP_LEN + (2u << 20), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t6 == MAP_FAILED)
+		die("mmap for THP");
+	thp = (uint64_t *)(((uintptr_t)t6 + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1));
+	madvise(thp, MAP_LEN, MADV_HUGEPAGE);
+	for (size_t i = 0; i < MAP_LEN / 8; i++)
+		thp[i] = word(3, i);
 
 	int fd = open(file, O_RDWR);
 	if (fd < 0)
@@ -171,6 +184,8 @@ static void answer(uint64_t id, const char *cmd)
 		out[n < 0 ? 0 : n] = '\0';
 	} else if (!strcmp(cmd, "file")) /* the file's own page, then the private copy */
 		snprintf(out, sizeof(out), "%.8s|%.15s", filemap, filemap + PG);
+	else if (!strcmp(cmd, "thp"))
+		snprintf(out, sizeof(out), "%p", (void *)thp);
 	else if (!strcmp(cmd, "pid"))
 		snprintf(out, sizeof(out), "%d", (int)getpid());
 	else
