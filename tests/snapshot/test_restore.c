@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -706,4 +707,43 @@ Test(restore, dump_refuses_shared_memory_and_pipes)
 {
 	assert_dump_refused("SNAP_SHARED", "shared (MAP_SHARED)");
 	assert_dump_refused("SNAP_PIPE", "fd 9 is a pipe");
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+/* The dumper counts threads itself (the SDK does too, but the host trusts no template). */
+Test(restore, dump_refuses_two_threads)
+{
+	struct em_err err = { 0 };
+	int ready[2];
+	char c;
+
+	cr_assert_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		pthread_t th;
+		pthread_create(&th, NULL, sleeper, NULL);
+		(void)!write(ready[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	char path[64], maps[65536];
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	int fd = open(path, O_RDONLY);
+	ssize_t n = read(fd, maps, sizeof(maps));
+	close(fd);
+	struct em_snap_dump_in in = { .pid = pid, .threads = 1, .maps = maps, .maps_len = (size_t)n,
+				      .exe = "/x", .exe_len = 2 };
+	int ret = em_snap_dump(&in, image, NULL, NULL, &err);
+	stop(pid);
+	cr_assert_eq(ret, -EBUSY, "%d: %s", ret, err.msg);
+	cr_assert(strstr(err.msg, "has 2 threads"), "%s", err.msg);
+	cr_assert_eq(access(image, F_OK), -1);
 }
