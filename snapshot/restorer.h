@@ -40,15 +40,19 @@
  *   exe        /proc/PID/exe becomes the template's executable (PR_SET_MM_MAP's exe_fd: the
  *              restorer first replaces its own memfd-backed text and data with anonymous copies,
  *              which the kernel requires).
- *   left over  the restorer's own memory stays mapped in the restored process, inside
- *              0x3e0000000000-0x3e0100000000 (text/data as anonymous copies, bss, its brk heap):
- *              a few MB of address space, untouched after the jump.
+ *   left over  one page of the restorer's text (its last step, which unmaps the rest of the
+ *              restorer's range: text, data, bss, its brk heap) stays mapped in the restored
+ *              process, inside EM_SNAP_RESTORER_BASE..END; nothing else of the restorer.
  *
- * Kept out: images whose regions overlap 0x3e0000000000-0x3e0100000000 are refused. */
+ * Kept out: images whose regions overlap the restorer's range are refused (Restore.Layout). */
 #ifndef EMBER_SNAPSHOT_RESTORER_H
 #define EMBER_SNAPSHOT_RESTORER_H
 
 struct em_err;
+
+/* The restorer's range: it is linked here (snapshot/build.mk) and keeps all of itself inside. */
+#define EM_SNAP_RESTORER_BASE 0x3e0000000000ull
+#define EM_SNAP_RESTORER_END  0x3e0100000000ull
 
 /* A close-on-exec memfd holding ember-restore, sealed against every change; execute it with
  * execveat(fd, "", argv, envp, AT_EMPTY_PATH) or as /proc/self/fd/N once dup'ed without

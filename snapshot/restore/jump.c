@@ -29,8 +29,16 @@ __asm__(".text\n\t"
 	"ud2\n\t"
 	".size restore_on_stack, .-restore_on_stack\n");
 
-/* rdi = struct restore_jump *; r12 holds it until its own value is loaded last */
-__asm__(".text\n\t"
+/* rdi = struct restore_jump *; r12 holds it until its own value is loaded last.
+ *
+ * Once every register is loaded (rsp is the template's: nothing here uses the stack after that),
+ * the restorer unmaps itself, all of 0x3e0000000000-0x3e0100000000 but this stub's own page
+ * (it sits alone on a page: .balign 4096): its text, data, bss with the scratch stack and j, and
+ * its brk heap with its TCB. The two munmaps take rax, rdi, rsi (and the kernel rcx, r11); rip
+ * waits in r8, the bounds in r9 and r10. A signal unblocked by the mask is delivered before the
+ * unmap on the scratch stack, or after it on the template's: either is mapped. */
+__asm__(".section .text.restore_jump, \"ax\", @progbits\n\t"
+	".balign 4096\n\t"
 	".globl restore_jump\n\t"
 	".type restore_jump, @function\n"
 	"restore_jump:\n\t"
@@ -60,8 +68,22 @@ __asm__(".text\n\t"
 	"mov 56(%r12), %r14\n\t"
 	"mov 64(%r12), %r15\n\t"
 	"mov 72(%r12), %rsp\n\t"
-	"mov 80(%r12), %rcx\n\t"
+	"mov 80(%r12), %r8\n\t"
 	"mov 40(%r12), %r12\n\t"
+	"lea restore_jump(%rip), %r10\n\t" /* this page: [r10, r10 + 4096) stays */
+	"movabs $" RESTORER_BASE_S ", %rdi\n\t"
+	"mov %r10, %r9\n\t"
+	"sub %rdi, %r9\n\t"
+	"add $4096, %r10\n\t"
+	"mov $11, %eax\n\t"             /* munmap(base, stub page - base) */
+	"mov %r9, %rsi\n\t"
+	"syscall\n\t"
+	"mov $11, %eax\n\t"             /* munmap(stub page end, end - stub page end) */
+	"mov %r10, %rdi\n\t"
+	"movabs $" RESTORER_END_S ", %rsi\n\t"
+	"sub %r10, %rsi\n\t"
+	"syscall\n\t"
 	"mov $1, %eax\n\t"
-	"jmp *%rcx\n\t"
-	".size restore_jump, .-restore_jump\n");
+	"jmp *%r8\n\t"
+	".size restore_jump, .-restore_jump\n\t"
+	".previous\n");

@@ -10,12 +10,15 @@
 
 #include "snapshot/ctx.h"
 #include "snapshot/image.h"
+#include "snapshot/restorer.h"
 
 /* The restorer is linked at this address (snapshot/build.mk: -Ttext-segment) and keeps itself,
  * its bss, its brk heap (randomized up to 1 GiB above its bss) and its malloc arena here; an
  * image with a region inside is refused (Restore.Layout). */
-#define RESTORER_BASE 0x3e0000000000ull
-#define RESTORER_END  0x3e0100000000ull
+#define RESTORER_BASE EM_SNAP_RESTORER_BASE
+#define RESTORER_END  EM_SNAP_RESTORER_END
+#define RESTORER_BASE_S "0x3e0000000000" /* the same, for asm */
+#define RESTORER_END_S  "0x3e0100000000"
 /* where the vdso and vvar wait while the template's address space is cleared (inside ours) */
 #define RESTORER_PARK (RESTORER_END - (64ull << 20))
 

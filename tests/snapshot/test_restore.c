@@ -386,6 +386,20 @@ static void check_restored(struct tmpl *t, struct restored *r, const char *targe
 	ask_eq(r->chan, "signals", "1");
 	ask_eq(r->chan, "grow", "1");
 	check_maps(r->pid);
+	/* the restorer unmapped itself but for its last step's page */
+	char path[64], line[512];
+	uint64_t left = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", r->pid);
+	FILE *f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+		if (sscanf(line, "%llx-%llx", &s, &e) == 2 && s < EM_SNAP_RESTORER_END &&
+		    e > EM_SNAP_RESTORER_BASE)
+			left += e - s;
+	}
+	if (f)
+		fclose(f);
+	cr_assert_eq(left, 4096, "%" PRIu64 " bytes of the restorer are left in %d", left, r->pid);
 	cr_log_info("%s: restore of a %s MB heap: exec to READY %.1f ms", target, HEAP_MB,
 		    (double)r->ns / 1e6);
 }
