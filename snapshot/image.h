@@ -190,6 +190,16 @@ int em_snap_writer_set_sigaction(struct em_snap_writer *w, int signo,
 /* Regions in ascending address order; their pages are written now. */
 int em_snap_writer_add_region(struct em_snap_writer *w, const struct em_snap_region_spec *r,
 			      struct em_err *err);
+/* The same, streamed, for regions too big for one buffer (a 300 MB heap read from another
+ * process): begin with r (its mem and absent are ignored), give its pages in address order in
+ * chunks (mem holds npages pages, absent the chunk's bitmap, bit k for the chunk's page k), end
+ * once all are given; out (may be NULL) receives the region's entry with its counts. */
+int em_snap_writer_region_begin(struct em_snap_writer *w, const struct em_snap_region_spec *r,
+				struct em_err *err);
+int em_snap_writer_region_pages(struct em_snap_writer *w, const void *mem, uint64_t npages,
+				const uint64_t *absent, struct em_err *err);
+int em_snap_writer_region_end(struct em_snap_writer *w, struct em_snap_region *out,
+			      struct em_err *err);
 /* Write the metadata and header, fdatasync, rename into place. The writer stays to be freed. */
 int em_snap_writer_commit(struct em_snap_writer *w, struct em_err *err);
 /* Free; an uncommitted image's temporary file is removed. NULL is fine. */

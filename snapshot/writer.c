@@ -23,6 +23,8 @@
 #define PAGE EM_SNAP_PAGE_SIZE
 #define IOV_BATCH 1024 /* IOV_MAX on Linux */
 
+struct em_snap_stream;
+
 struct em_snap_writer {
 	char *path, *tmp;
 	int fd;
@@ -41,6 +43,7 @@ struct em_snap_writer {
 	char *strings;
 	uint32_t nstrings, cap_strings;
 	uint64_t data_end;       /* image offset of the next stored page */
+	struct em_snap_stream *cur; /* the region being streamed, or NULL */
 };
 
 /* Make room for `more` entries of `size` bytes in *arr (count n, capacity *cap). */
@@ -283,17 +286,26 @@ static bool page_absent(const uint64_t *bitmap, uint64_t k)
 	return bitmap && (bitmap[k / 64] >> (k % 64) & 1);
 }
 
-int em_snap_writer_add_region(struct em_snap_writer *w, const struct em_snap_region_spec *r,
-			      struct em_err *err)
+/* A region being streamed (em_snap_writer_region_begin .. _end). */
+struct em_snap_stream {
+	struct em_snap_region reg;
+	uint64_t npages, done;  /* pages in the region, pages given so far */
+	struct batch b;
+	char what[64];
+};
+
+int em_snap_writer_region_begin(struct em_snap_writer *w, const struct em_snap_region_spec *r,
+				struct em_err *err)
 {
 	const struct em_snap_region *prev = w->nregions ? &w->regions[w->nregions - 1] : NULL;
 	char what[64];
 	int ret;
 
 	snprintf(what, sizeof(what), "region %#" PRIx64 "-%#" PRIx64, r->start, r->end);
-	if (w->broken || w->committed)
+	if (w->broken || w->committed || w->cur)
 		return em_err_msg(err, EINVAL, "%s: the image is %s", what,
-				  w->committed ? "already committed" : "incomplete after a failed write");
+				  w->committed ? "already committed" : w->cur ? "still streaming a region"
+				  : "incomplete after a failed write");
 	if (r->start % PAGE || r->end % PAGE || r->start >= r->end)
 		return em_err_msg(err, EINVAL, "%s: not a non-empty page-aligned range", what);
 	if (prev && r->start < prev->end)
@@ -313,54 +325,113 @@ int em_snap_writer_add_region(struct em_snap_writer *w, const struct em_snap_reg
 		ret = grow(&w->regions, &w->cap_regions, w->nregions, 1, sizeof(*w->regions));
 	if (ret < 0)
 		return em_err_set(err, ret, "%s: page map", what);
-	if (!r->mem)
-		for (uint64_t k = 0; k < npages; k++)
-			if (!page_absent(r->absent, k))
-				return em_err_msg(err, EINVAL, "%s: no memory given for present page %" PRIu64,
-						  what, k);
 
-	struct em_snap_region reg = {
+	struct em_snap_stream *s = malloc(sizeof(*s));
+	if (!s)
+		return em_err_set(err, ENOMEM, "%s: write batch", what);
+	s->reg = (struct em_snap_region){
 		.start = r->start, .end = r->end, .file_off = r->file_off, .data_off = w->data_end,
 		.prot = r->prot, .flags = r->flags, .file = r->file, .page_first = w->npages,
 	};
-	ret = add_string(w, r->name, &reg.name, err);
-	if (ret < 0)
+	ret = add_string(w, r->name, &s->reg.name, err);
+	if (ret < 0) {
+		free(s);
 		return ret;
+	}
+	s->npages = npages;
+	s->done = 0;
+	s->b.cnt = 0;
+	s->b.len = 0;
+	s->b.off = w->data_end;
+	memcpy(s->what, what, sizeof(what));
+	w->cur = s;
+	return 0;
+}
 
-	cleanup_free struct batch *b = malloc(sizeof(*b));
-	if (!b)
-		return em_err_set(err, ENOMEM, "%s: write batch", what);
-	b->cnt = 0;
-	b->len = 0;
-	b->off = w->data_end;
-	struct em_snap_page *map = &w->pages[w->npages];
+int em_snap_writer_region_pages(struct em_snap_writer *w, const void *mem, uint64_t npages,
+				const uint64_t *absent, struct em_err *err)
+{
+	struct em_snap_stream *s = w->cur;
+	int ret = 0;
+
+	if (!s)
+		return em_err_msg(err, EINVAL, "region pages given with no region begun");
+	if (npages > s->npages - s->done)
+		return em_err_msg(err, EINVAL, "%s: %" PRIu64 " pages given, %" PRIu64 " left", s->what,
+				  npages, s->npages - s->done);
+	if (!mem)
+		for (uint64_t k = 0; k < npages; k++)
+			if (!page_absent(absent, k))
+				return em_err_msg(err, EINVAL, "%s: no memory given for present page %" PRIu64,
+						  s->what, s->done + k);
+
+	/* The batch keeps pointers into mem: it is flushed before returning (mem is the caller's). */
+	struct em_snap_page *map = &w->pages[w->npages + s->done];
 	for (uint64_t k = 0; k < npages; k++) {
-		const char *p = (const char *)r->mem + k * PAGE;
+		const char *p = (const char *)mem + k * PAGE;
 
-		if (page_absent(r->absent, k)) {
+		if (page_absent(absent, k)) {
 			map[k] = (struct em_snap_page){ .slot = EM_SNAP_PAGE_ABSENT };
-			reg.nr_absent++;
+			s->reg.nr_absent++;
 		} else if (page_is_zero(p)) {
 			map[k] = (struct em_snap_page){ .slot = EM_SNAP_PAGE_ZERO };
-			reg.nr_zero++;
+			s->reg.nr_zero++;
 		} else {
-			map[k] = (struct em_snap_page){ .slot = reg.nr_stored++,
+			map[k] = (struct em_snap_page){ .slot = s->reg.nr_stored++,
 							.crc = em_snap_crc32c(0, p, PAGE) };
-			ret = batch_add(w->fd, b, p);
+			ret = batch_add(w->fd, &s->b, p);
 			if (ret < 0)
 				break;
 		}
 	}
 	if (ret == 0)
-		ret = batch_flush(w->fd, b);
+		ret = batch_flush(w->fd, &s->b);
 	if (ret < 0) {
 		w->broken = true;
-		return em_err_set(err, ret, "%s: write its pages to %s", what, w->tmp);
+		return em_err_set(err, ret, "%s: write its pages to %s", s->what, w->tmp);
 	}
-	w->npages += (uint32_t)npages;
-	w->data_end += (uint64_t)reg.nr_stored * PAGE;
-	w->regions[w->nregions++] = reg;
+	s->done += npages;
 	return 0;
+}
+
+int em_snap_writer_region_end(struct em_snap_writer *w, struct em_snap_region *out,
+			      struct em_err *err)
+{
+	struct em_snap_stream *s = w->cur;
+
+	if (!s)
+		return em_err_msg(err, EINVAL, "region end with no region begun");
+	if (s->done != s->npages) {
+		w->broken = true;
+		return em_err_msg(err, EINVAL, "%s: ended after %" PRIu64 " of its %" PRIu64 " pages",
+				  s->what, s->done, s->npages);
+	}
+	w->npages += (uint32_t)s->npages;
+	w->data_end += (uint64_t)s->reg.nr_stored * PAGE;
+	w->regions[w->nregions++] = s->reg;
+	if (out)
+		*out = s->reg;
+	w->cur = NULL;
+	free(s);
+	return 0;
+}
+
+int em_snap_writer_add_region(struct em_snap_writer *w, const struct em_snap_region_spec *r,
+			      struct em_err *err)
+{
+	int ret = em_snap_writer_region_begin(w, r, err);
+
+	if (ret == 0)
+		ret = em_snap_writer_region_pages(w, r->mem, (r->end - r->start) / PAGE, r->absent, err);
+	if (ret == 0)
+		ret = em_snap_writer_region_end(w, NULL, err);
+	else if (w->cur) {
+		/* not recorded: data_end did not move, so pages already written get overwritten by
+		 * the next region's (a failed write marked the image broken on its own) */
+		free(w->cur);
+		w->cur = NULL;
+	}
+	return ret;
 }
 
 /* The metadata: the fixed part, then each table 8-aligned, in the order of struct em_snap_meta. */
@@ -408,9 +479,10 @@ int em_snap_writer_commit(struct em_snap_writer *w, struct em_err *err)
 	const struct em_snap_meta *m = &w->meta;
 	int ret;
 
-	if (w->broken || w->committed)
+	if (w->broken || w->committed || w->cur)
 		return em_err_msg(err, EINVAL, "image %s: %s", w->path,
-				  w->committed ? "already committed" : "incomplete after a failed write");
+				  w->committed ? "already committed" : w->cur ? "a region is still streaming"
+				  : "incomplete after a failed write");
 	if (m->ctx_size > EM_SNAP_CTX_MAX || m->build_id_len > EM_SNAP_BUILD_ID_MAX ||
 	    m->mm.auxv_size > sizeof(m->mm.auxv) || m->mm.auxv_size % 16 ||
 	    !memchr(m->kernel_release, 0, sizeof(m->kernel_release)))
@@ -478,5 +550,6 @@ void em_snap_writer_free(struct em_snap_writer *w)
 	free(w->files);
 	free(w->fds);
 	free(w->strings);
+	free(w->cur);
 	free(w);
 }
