@@ -203,10 +203,13 @@ static int check_vma(pid_t pid, const struct vma *t, const struct vma *h, struct
 {
 	const char *name = *t->path ? t->path : "anonymous";
 
-	if (h->perms[3] == 's')
+	/* a read-only shared mapping of a file (glibc's gconv-modules.cache in Python) holds
+	 * nothing of the template's own: it is mapped again from the file */
+	if (h->perms[3] == 's' && (h->perms[1] == 'w' || !is_file(h)))
 		return em_err_msg(err, ENOTSUP, "template %d: mapping %#" PRIx64 "-%#" PRIx64 " %s (%s) is "
-				  "shared (MAP_SHARED): a snapshot stores private memory only", pid,
-				  t->start, t->end, t->perms, name);
+				  "shared (MAP_SHARED) and %s: a snapshot stores private memory only "
+				  "(and maps read-only shared files again)", pid, t->start, t->end,
+				  t->perms, name, is_file(h) ? "writable" : "not a file");
 	if (is_file(h) && strstr(t->path, " (deleted)"))
 		return em_err_msg(err, ENOTSUP, "template %d: mapping %#" PRIx64 "-%#" PRIx64 " maps %s: "
 				  "a deleted file cannot be mapped again on restore", pid, t->start,
@@ -317,7 +320,9 @@ static int dump_fds(struct em_snap_writer *w, const struct em_snap_dump_in *in, 
 		f.pos = pos;
 		f.fd_flags = flags & O_CLOEXEC ? FD_CLOEXEC : 0;
 		f.status_flags = flags & ~(unsigned)O_CLOEXEC;
-		if (reopen && tpath) {
+		/* 0-3 are ember's own (stdin, the log, the channel): a restore gets new ones, so
+		 * their identity is not the template's to check */
+		if (reopen && tpath && n > 3) {
 			ret = em_snap_writer_add_file(w, tpath, &st, &f.file, err);
 			if (ret < 0)
 				return em_err_prefix(err, "template %d: fd %d: ", in->pid, n);
@@ -464,9 +469,10 @@ static int dump_region(struct em_snap_writer *w, struct reader *r, const struct 
 		.start = t->start, .end = t->end,
 		.prot = (t->perms[0] == 'r' ? PROT_READ : 0) | (t->perms[1] == 'w' ? PROT_WRITE : 0) |
 			(t->perms[2] == 'x' ? PROT_EXEC : 0),
-		.flags = EM_SNAP_R_PRIVATE, .file = EM_SNAP_NONE,
+		.flags = h->perms[3] == 's' ? 0 : EM_SNAP_R_PRIVATE, .file = EM_SNAP_NONE,
 	};
 	bool special = is_special(t->path), file = is_file(h) && !special;
+	bool shared = h->perms[3] == 's'; /* read-only file (check_vma): nothing stored */
 
 	if (file) {
 		char mf[96];
@@ -504,8 +510,9 @@ static int dump_region(struct em_snap_writer *w, struct reader *r, const struct 
 		bool any = false;
 
 		memset(r->absent, 0, (per + 63) / 64 * 8);
-		if (special) {
-			/* the restorer moves its own vdso/vvar here: no content */
+		if (special || shared) {
+			/* the restorer moves its own vdso/vvar here, or maps the file again: no
+			 * content */
 			memset(r->absent, 0xff, (per + 63) / 64 * 8);
 		} else {
 			ssize_t got = pread(r->pagemap_fd, r->pm, n * 8, (off_t)(addr / PAGE * 8));

@@ -39,6 +39,7 @@ struct filler {
 	struct io_uring ring;
 	bool ring_ok;
 	int fd;                 /* the image's fd, or our O_DIRECT one */
+	int direct_set_fl;      /* >= 0: O_DIRECT was set on the image's fd; its flags before */
 	int direct_fd;
 	struct chunk *chunks;
 	struct chunk *free;
@@ -91,6 +92,7 @@ static int filler_init(struct filler *f, struct em_snap_image *img,
 	memset(f, 0, sizeof(*f));
 	f->img = img;
 	f->direct_fd = -1;
+	f->direct_set_fl = -1;
 	f->st = st;
 	if (o)
 		f->o = *o;
@@ -114,11 +116,22 @@ static int filler_init(struct filler *f, struct em_snap_image *img,
 
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", f->fd);
 		f->direct_fd = open(link, O_RDONLY | O_DIRECT | O_CLOEXEC);
+		if (f->direct_fd < 0 && errno == EACCES) {
+			/* a restorer's sandbox may not reopen the host's image: O_DIRECT on the
+			 * reader's own fd for the fill (the metadata is read already), off after */
+			int fl = fcntl(f->fd, F_GETFL);
+
+			if (fl >= 0 && fcntl(f->fd, F_SETFL, fl | O_DIRECT) == 0) {
+				f->direct_set_fl = fl;
+				goto chunks;
+			}
+		}
 		if (f->direct_fd < 0)
 			return em_err_set(err, errno, "snapshot image %s: open with O_DIRECT",
 					  image_path(img, p, sizeof(p)));
 		f->fd = f->direct_fd;
 	}
+chunks:
 	f->chunks = calloc(f->o.queue_depth, sizeof(*f->chunks));
 	if (!f->chunks)
 		return em_err_set(err, ENOMEM, "fill: %u read slots", f->o.queue_depth);
@@ -139,6 +152,8 @@ static void filler_fini(struct filler *f)
 		io_uring_queue_exit(&f->ring);
 	if (f->direct_fd >= 0)
 		close(f->direct_fd);
+	if (f->direct_set_fl >= 0)
+		fcntl(f->fd, F_SETFL, f->direct_set_fl);
 	free(f->chunks);
 }
 

@@ -78,7 +78,8 @@ struct em_snap_meta {
 };
 
 /* region flags */
-#define EM_SNAP_R_PRIVATE   0x1u   /* MAP_PRIVATE (version 1 stores only private regions) */
+#define EM_SNAP_R_PRIVATE   0x1u   /* MAP_PRIVATE; without it: a read-only shared file mapping,
+					* all pages absent, mapped again from the file */
 #define EM_SNAP_R_ANON      0x2u   /* no file backing */
 #define EM_SNAP_R_HEAP      0x4u   /* the brk heap */
 #define EM_SNAP_R_STACK     0x8u   /* the main thread's stack */
@@ -224,6 +225,11 @@ struct em_snap_expect {
  * image). */
 int em_snap_open(const char *path, const struct em_snap_expect *expect, struct em_snap_image **out,
 		 struct em_err *err);
+/* The same on an open fd (read from position-independent preads; the image takes it, and closes
+ * it on failure too): a restorer in a sandbox whose uid may not reopen the image by any path gets
+ * it as an fd. name is for messages. */
+int em_snap_open_fd(int fd, const char *name, const struct em_snap_expect *expect,
+		    struct em_snap_image **out, struct em_err *err);
 void em_snap_close(struct em_snap_image *img);
 
 const struct em_snap_header *em_snap_header(const struct em_snap_image *img);

@@ -61,7 +61,18 @@ static int api_handshake(int fd, uint64_t features, uint64_t *got)
 	return 0;
 }
 
-int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_err *err)
+int em_snap_uffd_new(int dev_fd, struct em_err *err)
+{
+	int fd = ioctl(dev_fd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return em_err_set(err, errno, "userfaultfd: USERFAULTFD_IOC_NEW on fd %d "
+				  "(/dev/userfaultfd)", dev_fd);
+	return fd;
+}
+
+int em_snap_uffd_api(int uffd, int dev_fd, uint64_t extra, uint64_t *features,
+		     struct em_err *err)
 {
 	uint64_t avail = 0;
 	int ret;
@@ -82,16 +93,29 @@ int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_
 		return em_err_msg(err, EOPNOTSUPP, "userfaultfd: the kernel offers features %#" PRIx64
 				  ", a lazy restore needs %#" PRIx64 " (EVENT_FORK, REMAP, REMOVE, "
 				  "UNMAP)", avail, (uint64_t)EM_SNAP_UFFD_REQUIRED);
-	cleanup_close int fd = ioctl(dev_fd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return em_err_set(err, errno, "userfaultfd: USERFAULTFD_IOC_NEW on fd %d "
-				  "(/dev/userfaultfd)", dev_fd);
 	/* POISON whenever the kernel has it: it is how the server refuses a page it cannot read or
 	 * check without leaving the faulting thread waiting forever */
 	uint64_t want = EM_SNAP_UFFD_REQUIRED | ((extra | EM_SNAP_UFFD_POISON) & avail);
-	ret = api_handshake(fd, want, features);
+	ret = api_handshake(uffd, want, features);
+	if (ret == -EPERM)
+		return em_err_msg(err, EPERM, "userfaultfd: UFFDIO_API with features %#" PRIx64 ": "
+				  "EPERM (EVENT_FORK needs CAP_SYS_PTRACE in the initial user "
+				  "namespace: the handshake is the host's)", want);
 	if (ret < 0)
 		return em_err_set(err, -ret, "userfaultfd: UFFDIO_API with features %#" PRIx64, want);
+	return 0;
+}
+
+int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_err *err)
+{
+	int ret;
+	cleanup_close int fd = em_snap_uffd_new(dev_fd, err);
+
+	if (fd < 0)
+		return fd;
+	ret = em_snap_uffd_api(fd, dev_fd, extra, features, err);
+	if (ret < 0)
+		return ret;
 	return take_fd(&fd);
 }
 
@@ -126,26 +150,40 @@ static int fill_file_region(const struct em_snap_image *img, uint32_t i, struct 
 	return ret;
 }
 
-int em_snap_uffd_register(int uffd, const struct em_snap_image *img, uint32_t *nr_registered,
-			  uint32_t *nr_filled, struct em_err *err)
+int em_snap_uffd_fill_files(const struct em_snap_image *img, uint32_t *nr_filled,
+			    struct em_err *err)
 {
-	const uint64_t need = 1ull << _UFFDIO_COPY | 1ull << _UFFDIO_ZEROPAGE | 1ull << _UFFDIO_WAKE;
-	uint32_t nreg = 0, nfill = 0;
-	char d[160];
+	uint32_t nfill = 0;
 	int ret;
 
 	for (uint32_t i = 0; i < em_snap_region_count(img); i++) {
 		const struct em_snap_region *r = em_snap_region(img, i);
 
-		if (!r->nr_stored)
-			continue; /* all zero or absent: the fresh mapping reads zero already */
-		if (!(r->flags & EM_SNAP_R_ANON)) {
-			ret = fill_file_region(img, i, err);
-			if (ret < 0)
-				return ret;
-			nfill++;
+		if (!r->nr_stored || r->flags & EM_SNAP_R_ANON)
 			continue;
-		}
+		ret = fill_file_region(img, i, err);
+		if (ret < 0)
+			return ret;
+		nfill++;
+	}
+	if (nr_filled)
+		*nr_filled = nfill;
+	return 0;
+}
+
+int em_snap_uffd_register_anon(int uffd, const struct em_snap_image *img,
+			       uint32_t *nr_registered, struct em_err *err)
+{
+	const uint64_t need = 1ull << _UFFDIO_COPY | 1ull << _UFFDIO_ZEROPAGE | 1ull << _UFFDIO_WAKE;
+	uint32_t nreg = 0;
+	char d[160];
+
+	for (uint32_t i = 0; i < em_snap_region_count(img); i++) {
+		const struct em_snap_region *r = em_snap_region(img, i);
+
+		/* all zero or absent: the fresh mapping reads zero already; file-backed: filled */
+		if (!r->nr_stored || !(r->flags & EM_SNAP_R_ANON))
+			continue;
 		struct uffdio_register reg = {
 			.range = { .start = r->start, .len = r->end - r->start },
 			.mode = UFFDIO_REGISTER_MODE_MISSING,
@@ -161,8 +199,14 @@ int em_snap_uffd_register(int uffd, const struct em_snap_image *img, uint32_t *n
 	}
 	if (nr_registered)
 		*nr_registered = nreg;
-	if (nr_filled)
-		*nr_filled = nfill;
 	return 0;
+}
+
+int em_snap_uffd_register(int uffd, const struct em_snap_image *img, uint32_t *nr_registered,
+			  uint32_t *nr_filled, struct em_err *err)
+{
+	int ret = em_snap_uffd_fill_files(img, nr_filled, err);
+
+	return ret < 0 ? ret : em_snap_uffd_register_anon(uffd, img, nr_registered, err);
 }
 

@@ -83,6 +83,17 @@ int em_snap_map_private(const struct em_snap_image *img, uint32_t region, int im
  * *features (may be NULL) gets what the kernel granted. Returns the fd (>= 0) or -errno. */
 int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_err *err);
 
+/* The same in the two halves a sandboxed restore needs: UFFDIO_API with EVENT_FORK takes
+ * CAP_SYS_PTRACE in the initial user namespace (the kernel's rule: a fork event hands the server
+ * the child's memory), which a sandbox never has. So the restorer only creates the userfaultfd
+ * (em_snap_uffd_new: the file's credentials allow a full one) and sends it to the host, which does
+ * the handshake (em_snap_uffd_api; dev_fd: the host's own /dev/userfaultfd, for the probe) and
+ * registers the restorer's regions (em_snap_uffd_register_anon: registration acts on the
+ * userfaultfd's memory, whoever asks) before it lets the restorer go on. */
+int em_snap_uffd_new(int dev_fd, struct em_err *err);
+int em_snap_uffd_api(int uffd, int dev_fd, uint64_t extra, uint64_t *features,
+		     struct em_err *err);
+
 /* Register img's regions with uffd for a lazy restore, in UFFDIO_REGISTER_MODE_MISSING. The
  * regions must be mapped at their addresses already (as for an eager restore), untouched:
  *  - anonymous private regions with stored pages are registered whole (one VMA each: zero and
@@ -101,6 +112,12 @@ int em_snap_uffd_open(int dev_fd, uint64_t extra, uint64_t *features, struct em_
  * *nr_registered, *nr_filled (may be NULL) get the counts. */
 int em_snap_uffd_register(int uffd, const struct em_snap_image *img, uint32_t *nr_registered,
 			  uint32_t *nr_filled, struct em_err *err);
+/* Its two halves: the file-backed fills (in the restored process itself) and the registration of
+ * the anonymous regions (any process holding uffd: the host, for a sandboxed restore). */
+int em_snap_uffd_fill_files(const struct em_snap_image *img, uint32_t *nr_filled,
+			    struct em_err *err);
+int em_snap_uffd_register_anon(int uffd, const struct em_snap_image *img,
+			       uint32_t *nr_registered, struct em_err *err);
 
 /* --- host side: the fault server ------------------------------------------------------------- */
 

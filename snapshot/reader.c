@@ -295,7 +295,8 @@ static int open_image(struct em_snap_image *img, const struct em_snap_expect *ex
 	struct stat st;
 	int ret;
 
-	img->fd = open(img->path, O_RDONLY | O_CLOEXEC);
+	if (img->fd < 0)
+		img->fd = open(img->path, O_RDONLY | O_CLOEXEC);
 	if (img->fd < 0)
 		return em_err_set(err, errno, "open");
 	if (fstat(img->fd, &st) < 0)
@@ -345,6 +346,27 @@ int em_snap_open(const char *path, const struct em_snap_expect *expect, struct e
 	if (ret < 0) {
 		em_snap_close(img);
 		return em_err_prefix(err, "snapshot image %s", path);
+	}
+	*out = img;
+	return 0;
+}
+
+int em_snap_open_fd(int fd, const char *name, const struct em_snap_expect *expect,
+		    struct em_snap_image **out, struct em_err *err)
+{
+	struct em_snap_image *img = calloc(1, sizeof(*img));
+	int ret;
+
+	if (!img || !(img->path = strdup(name))) {
+		free(img);
+		close(fd);
+		return em_err_set(err, ENOMEM, "snapshot image %s", name);
+	}
+	img->fd = fd;
+	ret = open_image(img, expect, err);
+	if (ret < 0) {
+		em_snap_close(img);
+		return em_err_prefix(err, "snapshot image %s", name);
 	}
 	*out = img;
 	return 0;

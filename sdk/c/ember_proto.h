@@ -47,8 +47,10 @@ enum ember_frame_type {
 				  SNAPSHOT. Payload: i32 status (0 or an errno), informative */
 	EMBER_SNAPSHOT_UFFD = 21, /* restorer -> host, before the restored template's READY, lazy
 				  restores only: the userfaultfd of the restored memory rides on the
-				  header (SCM_RIGHTS, one fd); the host serves its faults. id 0, no
-				  payload */
+				  header (SCM_RIGHTS, one fd), id 0, no payload. The host does its
+				  UFFDIO_API (EVENT_FORK needs the host's privilege), registers the
+				  regions, starts serving faults, and answers host -> restorer with the
+				  same type, id 0, payload i32 status (0 or an errno) */
 };
 
 /* EMBER_FORK's fds, in this order. */

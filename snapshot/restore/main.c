@@ -6,6 +6,7 @@
 #include "common/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,7 +132,11 @@ static void check_image(struct plan *p)
 	if (em_snap_kernel_release(release, sizeof(release), &err) < 0)
 		restore_fail("Kernel", "%s", err.msg);
 	expect.kernel_release = release;
-	int ret = em_snap_open(path, &expect, &p->img, &err);
+	/* by fd: the image is root's, mode 0600, and the sandbox's uid may not open it again */
+	int fd = fcntl(p->image_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		restore_fail("Image", "image on fd %d: %s", p->image_fd, strerror(errno));
+	int ret = em_snap_open_fd(fd, path, &expect, &p->img, &err);
 	if (ret == -ESTALE)
 		restore_fail("Kernel", "%s", err.msg);
 	if (ret < 0)

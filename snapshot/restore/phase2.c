@@ -215,7 +215,9 @@ static void map_regions(struct plan *p)
 
 	for (uint32_t i = 0; i < em_snap_region_count(p->img); i++) {
 		const struct em_snap_region *r = em_snap_region(p->img, i);
-		int flags = MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd = -1;
+		/* a region without R_PRIVATE is a read-only shared file mapping (FORMAT.md) */
+		int flags = (r->flags & EM_SNAP_R_PRIVATE ? MAP_PRIVATE : MAP_SHARED) |
+			    MAP_FIXED_NOREPLACE, fd = -1;
 		int prot = (int)r->prot | (r->nr_stored || r->nr_zero ? PROT_WRITE : 0);
 
 		if (is_special(p, r))
@@ -343,6 +345,23 @@ static void fill_mmap(struct plan *p)
 	}
 }
 
+static int read_full(int fd, void *buf, size_t n)
+{
+	char *b = buf;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 /* Send the userfaultfd to the host on the channel: EMBER_SNAPSHOT_UFFD, the fd on the header. */
 static void send_uffd(int uffd)
 {
@@ -377,15 +396,26 @@ static void send_uffd(int uffd)
 static void fill_lazy(struct plan *p)
 {
 	struct em_err err = { 0 };
-	uint64_t features = 0;
+	struct ember_frame_hdr h;
+	int32_t status;
 
-	int uffd = em_snap_uffd_open(p->uffd_dev_fd, EM_SNAP_UFFD_POISON, &features, &err);
+	if (em_snap_uffd_fill_files(p->img, NULL, &err) < 0)
+		restore_fail("Fill", "%s", err.msg);
+	int uffd = em_snap_uffd_new(p->uffd_dev_fd, &err);
 	if (uffd < 0)
 		restore_fail("Uffd", "--uffd-dev-fd=%d: %s", p->uffd_dev_fd, err.msg);
-	if (em_snap_uffd_register(uffd, p->img, NULL, NULL, &err) < 0)
-		restore_fail("Uffd", "%s", err.msg);
 	send_uffd(uffd);
 	close(uffd);
+	/* the host does the handshake (EVENT_FORK is not the sandbox's to ask for), registers our
+	 * regions and starts serving them; then it answers with the same frame and a status */
+	if (read_full(CHANNEL_FD, &h, sizeof(h)) < 0 || h.magic != EMBER_PROTO_MAGIC ||
+	    h.type != EMBER_SNAPSHOT_UFFD || h.len != sizeof(status) ||
+	    read_full(CHANNEL_FD, &status, sizeof(status)) < 0)
+		restore_fail("Uffd", "no answer from the host to the userfaultfd on fd %d",
+			     CHANNEL_FD);
+	if (status)
+		restore_fail("Uffd", "the host could not serve the userfaultfd: %s",
+			     strerror(status));
 }
 
 static void fill(struct plan *p)

@@ -121,5 +121,5 @@ Test(cli, verify_checks_page_data_and_identity)
 	cr_assert(strstr(o.text, "truncated image"), "%s", o.text);
 	run(&o, ARGS("snapshot", "frobnicate", image));
 	cr_assert_eq(o.status, 1);
-	cr_assert(strstr(o.text, "expected inspect or verify"), "%s", o.text);
+	cr_assert(strstr(o.text, "expected create, restore, inspect or verify"), "%s", o.text);
 }

@@ -670,10 +670,21 @@ Test(restore, lazy_mode)
 	dump_target(&t, &st);
 	cr_assert_eq(em_snap_open(image, NULL, &img, &err), 0, "%s", err.msg);
 	restore_fds(image, "--mode=lazy --uffd-dev-fd=6", dev, &r);
-	close(dev);
 	int uffd = recv_uffd(r.chan);
+	/* the host's half (lazy.h): the handshake (EVENT_FORK is the host's to ask for), the
+	 * registration of the restorer's regions, the server, then the answer */
+	uint32_t nreg = 0;
+	cr_assert_eq(em_snap_uffd_api(uffd, dev, 0, NULL, &err), 0, "%s", err.msg);
+	close(dev);
+	cr_assert_eq(em_snap_uffd_register_anon(uffd, img, &nreg, &err), 0, "%s", err.msg);
+	cr_assert_gt(nreg, 0u);
 	struct em_snap_lazy_opts o = { .verify = true };
 	cr_assert_eq(em_snap_lazy_start(img, uffd, &o, &srv, &err), 0, "%s", err.msg);
+	struct ember_frame_hdr ans = { .magic = EMBER_PROTO_MAGIC, .version = EMBER_PROTO_VERSION,
+				       .type = EMBER_SNAPSHOT_UFFD, .len = sizeof(int32_t) };
+	int32_t status = 0;
+	cr_assert_eq(write(r.chan, &ans, sizeof(ans)), (ssize_t)sizeof(ans));
+	cr_assert_eq(write(r.chan, &status, sizeof(status)), (ssize_t)sizeof(status));
 	r.first = recv_frame(r.chan, &r.payload, NULL);
 	r.ns = now_ns() - r.t0;
 	check_restored(&t, &r, "dynamic, --mode=lazy");
