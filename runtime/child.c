@@ -856,7 +856,7 @@ void em_child_main(const struct em_plan *plan, const struct em_sandbox_io *io, b
 	c->rootfd = -1;
 	if (io->remap_fds) {
 		/* the sources sit above 3 (sandbox.c): no dup2 here clobbers another's source */
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < io->n_map_fds; i++) {
 			if (io->map_fds[i] >= 0)
 				dup2(io->map_fds[i], i);
 			else

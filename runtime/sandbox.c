@@ -118,10 +118,11 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 		     const struct em_sandbox_hooks *hooks, struct em_sandbox *sb, struct em_log *log,
 		     struct em_err *err)
 {
-	int min = 3 + (io->remap_fds ? 1 : io->preserve_fds > 0 ? io->preserve_fds : 0);
+	int n_map = io->n_map_fds > 0 && io->n_map_fds <= EM_SANDBOX_MAP_FDS ? io->n_map_fds : 4;
+	int min = io->remap_fds ? n_map : 3 + (io->preserve_fds > 0 ? io->preserve_fds : 0);
 	cleanup_close int parent_fd = -1, child_fd = -1, stub_fd = -1, proc_fd = -1;
-	cleanup_close int m0 = -1, m1 = -1, m2 = -1, m3 = -1;
-	int *mapped[4] = { &m0, &m1, &m2, &m3 };
+	cleanup_close int m0 = -1, m1 = -1, m2 = -1, m3 = -1, m4 = -1, m5 = -1, m6 = -1, m7 = -1;
+	int *mapped[EM_SANDBOX_MAP_FDS] = { &m0, &m1, &m2, &m3, &m4, &m5, &m6, &m7 };
 	struct em_sync_msg msg;
 	pid_t pid, stage1 = -1;
 	int sp[2], ret;
@@ -146,8 +147,8 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 	    (ret = fd_above(&io->fifo_fd, min, err)) < 0 ||
 	    (ret = fd_above(&io->console_sock, min, err)) < 0)
 		return ret;
-	/* the fds to remap must not sit where the child puts them (dup2 onto 0..3 in any order) */
-	for (int i = 0; io->remap_fds && i < 4; i++) {
+	/* the fds to remap must not sit where the child puts them (dup2 onto 0..n in any order) */
+	for (int i = 0; io->remap_fds && i < n_map; i++) {
 		if (io->map_fds[i] < 0)
 			continue;
 		*mapped[i] = fcntl(io->map_fds[i], F_DUPFD_CLOEXEC, min);
@@ -156,9 +157,10 @@ int em_sandbox_start(const struct em_plan *plan, struct em_sandbox_io *io,
 	}
 	struct em_sandbox_io cio = *io;
 	if (io->remap_fds) {
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < n_map; i++)
 			cio.map_fds[i] = *mapped[i];
-		cio.preserve_fds = 1;
+		cio.n_map_fds = n_map;
+		cio.preserve_fds = n_map - 3;
 	}
 	io->sync_fd = child_fd;
 	io->stub_fd = take_fd(&stub_fd);   /* the caller closes it (it may reuse it) */

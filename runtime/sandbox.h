@@ -16,6 +16,8 @@ struct em_err;
 struct em_log;
 struct em_cg;
 
+#define EM_SANDBOX_MAP_FDS 8
+
 /* What the sandbox needs besides the plan: the descriptors the child inherits or uses. */
 struct em_sandbox_io {
 	int sync_fd;          /* child end of the sync socket (set by em_sandbox_start) */
@@ -27,9 +29,11 @@ struct em_sandbox_io {
 	/* The function host (runtime/host/): the process gets map_fds[i] as its descriptor i
 	 * (stdin, stdout, stderr, the instance channel; -1 leaves that number closed) instead of
 	 * inheriting the caller's, which in a multi-threaded host are someone else's. Implies
-	 * preserve_fds = 1 (fd 3 survives the exec). */
+	 * preserve_fds = 1 (fd 3 survives the exec). n_map_fds > 4 passes more (a restore: the
+	 * image and the restorer, runtime/host/snapshot.h); 0 means 4. */
 	bool remap_fds;
-	int map_fds[4];
+	int map_fds[EM_SANDBOX_MAP_FDS];
+	int n_map_fds;
 	/* The function host: the sandbox belongs to the creating thread for its whole life (it keeps
 	 * the parent-death SIGKILL, so a crashed host leaves no running instance behind) and, once
 	 * set up, waits parked before its exec until em_sandbox_go. */

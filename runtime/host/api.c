@@ -43,7 +43,8 @@ struct em_api {
 };
 
 enum method { M_GET = 1, M_HEAD = 2, M_PUT = 4, M_DELETE = 8, M_POST = 16 };
-enum route { R_HEALTH, R_METRICS, R_FUNCTIONS, R_FUNCTION, R_INVOKE, R_INVOCATIONS, R_LOGS };
+enum route { R_HEALTH, R_METRICS, R_FUNCTIONS, R_FUNCTION, R_INVOKE, R_INVOCATIONS, R_LOGS,
+	     R_SNAPSHOT, R_RESTORE };
 
 /* One request: lives from its headers to MHD's completion callback. */
 struct req {
@@ -220,6 +221,10 @@ static unsigned match(const char *url, struct req *r, bool *name_ok, int *name_l
 		return r->route = R_INVOCATIONS, M_GET | M_HEAD;
 	if (!strcmp(slash, "/logs"))
 		return r->route = R_LOGS, M_GET | M_HEAD;
+	if (!strcmp(slash, "/snapshot"))
+		return r->route = R_SNAPSHOT, M_POST;
+	if (!strcmp(slash, "/restore"))
+		return r->route = R_RESTORE, M_POST;
 	return 0;
 }
 
@@ -366,6 +371,12 @@ static enum MHD_Result dispatch(struct em_api *api, struct MHD_Connection *c, st
 	case R_INVOCATIONS:
 	case R_LOGS:
 		return do_query(api, c, r);
+	case R_SNAPSHOT:
+	case R_RESTORE:
+		if ((r->route == R_SNAPSHOT ? em_host_snapshot : em_host_restore)(api->h, r->name,
+										    &out, &err) < 0)
+			return send_host_err(c, r, &err);
+		return send_json(c, r, 200, out, NULL);
 	}
 	return send_error(c, r, 500, "ServiceError", "unhandled route");
 }

@@ -21,6 +21,7 @@
 static const char *const known_keys[] = {
 	"bundle", "rootfs", "command", "memoryMb", "timeoutMs",
 	"environment", "concurrency", "tmpMb", "network", "template",
+	"snapshot", "restore",
 };
 
 bool em_fn_name_valid(const char *name)
@@ -211,6 +212,33 @@ static int parse_env(const json_t *body, struct em_fn_spec *spec, struct em_err 
 	return 0;
 }
 
+/* An optional string field that must be one of names (the first is the default, index 0). */
+static int parse_enum(const json_t *body, const char *key, const char *const *names, size_t n,
+		      size_t *out, struct em_err *err)
+{
+	const json_t *v = get(body, key);
+	char buf[96], list[256];
+	size_t i, len = 0;
+	const char *s;
+
+	*out = 0;
+	if (!v)
+		return 0;
+	s = cstring(v);
+	for (i = 0; s && i < n && strcmp(s, names[i]); i++)
+		;
+	if (s && i < n) {
+		*out = i;
+		return 0;
+	}
+	list[0] = 0;
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s\"%s\"",
+					i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+	return em_err_msg(err, EINVAL, "%s: must be %s (got %s)", key, list,
+			  shown(v, buf, sizeof(buf)));
+}
+
 static int parse(const char *name, const json_t *body, struct em_fn_spec *spec,
 		 struct em_err *err)
 {
@@ -238,7 +266,7 @@ static int parse(const char *name, const json_t *body, struct em_fn_spec *spec,
 			return em_err_msg(err, EINVAL,
 					  "%.64s: unknown key (known: bundle, rootfs, command, memoryMb, "
 					  "timeoutMs, environment, concurrency, tmpMb, network, "
-					  "template)", k);
+					  "template, snapshot, restore)", k);
 	}
 
 	bool has_bundle = get(body, "bundle"), has_rootfs = get(body, "rootfs"),
@@ -294,6 +322,22 @@ static int parse(const char *name, const json_t *body, struct em_fn_spec *spec,
 					  "or \"off\" (got %s)", shown(v, buf, sizeof(buf)));
 		spec->tmpl = (enum em_fn_template)i;
 	}
+	size_t i;
+	static const char *const snap_names[] = { "off", "auto", "provisioned" };
+	static const char *const restore_names[] = { "eager", "mmap", "lazy" };
+	ret = parse_enum(body, "snapshot", snap_names, EM_ARRAY_SIZE(snap_names), &i, err);
+	if (ret < 0)
+		return ret;
+	spec->snapshot = (enum em_fn_snapshot)i;
+	ret = parse_enum(body, "restore", restore_names, EM_ARRAY_SIZE(restore_names), &i, err);
+	if (ret < 0)
+		return ret;
+	spec->restore = (enum em_fn_restore)i;
+	if (spec->snapshot != EM_FN_SNAP_OFF && spec->tmpl == EM_FN_TMPL_OFF)
+		return em_err_msg(err, EINVAL, "snapshot: \"%s\" needs a template, and template is "
+				  "\"off\"", snap_names[spec->snapshot]);
+	if (spec->snapshot == EM_FN_SNAP_PROVISIONED && spec->tmpl == EM_FN_TMPL_AUTO)
+		spec->tmpl = EM_FN_TMPL_PROVISIONED; /* the image is made from the template at deploy */
 	return parse_env(body, spec, err);
 }
 
@@ -345,6 +389,8 @@ json_t *em_fn_spec_to_json(const struct em_fn_spec *spec)
 	json_object_set_new(o, "network",
 			    json_string(spec->network == EM_FN_NET_BRIDGE ? "bridge" : "none"));
 	json_object_set_new(o, "template", json_string(em_fn_template_name(spec->tmpl)));
+	json_object_set_new(o, "snapshot", json_string(em_fn_snapshot_name(spec->snapshot)));
+	json_object_set_new(o, "restore", json_string(em_fn_restore_name(spec->restore)));
 	return o;
 }
 
@@ -408,4 +454,14 @@ void em_fn_spec_free(struct em_fn_spec *spec)
 const char *em_fn_template_name(enum em_fn_template t)
 {
 	return t == EM_FN_TMPL_PROVISIONED ? "provisioned" : t == EM_FN_TMPL_OFF ? "off" : "auto";
+}
+
+const char *em_fn_snapshot_name(enum em_fn_snapshot s)
+{
+	return s == EM_FN_SNAP_PROVISIONED ? "provisioned" : s == EM_FN_SNAP_AUTO ? "auto" : "off";
+}
+
+const char *em_fn_restore_name(enum em_fn_restore r)
+{
+	return r == EM_FN_RESTORE_LAZY ? "lazy" : r == EM_FN_RESTORE_MMAP ? "mmap" : "eager";
 }

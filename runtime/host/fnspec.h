@@ -26,6 +26,23 @@ enum em_fn_network { EM_FN_NET_NONE = 0, EM_FN_NET_BRIDGE };
 enum em_fn_template { EM_FN_TMPL_AUTO = 0, EM_FN_TMPL_PROVISIONED, EM_FN_TMPL_OFF };
 const char *em_fn_template_name(enum em_fn_template t);
 
+/* Snapshots of the template (runtime/host/snapshot.h): "off" (the default: an image holds the
+ * function's initialised memory, secrets read at init included, on the node's disk, so an operator
+ * opts in, as with Lambda SnapStart), "auto" dumps the template to the version's image once it is
+ * made, "provisioned" makes template and image at deploy (the deploy fails if either fails).
+ * With an image, a template that is not alive (host restart, eviction, death) is restored from it
+ * instead of paying the init again. */
+enum em_fn_snapshot { EM_FN_SNAP_OFF = 0, EM_FN_SNAP_AUTO, EM_FN_SNAP_PROVISIONED };
+const char *em_fn_snapshot_name(enum em_fn_snapshot s);
+
+/* How a template is restored from its image (snapshot/restorer.h): "eager" (the default) reads it
+ * all with io_uring into transparent huge pages before the template resumes; "mmap" maps the
+ * image's pages privately (page cache, copy on write, faults on first touch); "lazy" registers the
+ * memory with userfaultfd and the host serves faults, prefetching the working set recorded on the
+ * first restore. README.md, "Snapshots", has the measurements behind the default. */
+enum em_fn_restore { EM_FN_RESTORE_EAGER = 0, EM_FN_RESTORE_MMAP, EM_FN_RESTORE_LAZY };
+const char *em_fn_restore_name(enum em_fn_restore r);
+
 struct em_fn_spec {
 	char name[EM_FN_NAME_MAX + 1];
 	/* the code: an OCI bundle (absolute directory with config.json and its rootfs), or a rootfs
@@ -41,12 +58,15 @@ struct em_fn_spec {
 	uint32_t tmp_mb;             /* size of the writable /tmp; default 512 */
 	enum em_fn_network network;  /* default none (only lo) */
 	enum em_fn_template tmpl;    /* default auto */
+	enum em_fn_snapshot snapshot; /* default off */
+	enum em_fn_restore restore;  /* default eager */
 };
 
 /* Parse and validate a deploy body for function `name` (from the URL; checked too). JSON keys:
  * "bundle", "rootfs", "command" (array of strings), "memoryMb", "timeoutMs", "environment"
  * (object of strings), "concurrency", "tmpMb", "network" ("none"|"bridge"),
- * "template" ("auto"|"provisioned"|"off"). Unknown keys are an
+ * "template" ("auto"|"provisioned"|"off"), "snapshot" ("off"|"auto"|"provisioned"),
+ * "restore" ("eager"|"mmap"|"lazy"). A snapshot needs a template. Unknown keys are an
  * error (a typo must not deploy a function with defaults). Exactly one of bundle / rootfs+command. */
 int em_fn_spec_from_json(const char *name, const json_t *body, struct em_fn_spec *spec,
 			 struct em_err *err);

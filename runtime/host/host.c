@@ -24,6 +24,7 @@
 #include "runtime/host/instance.h"
 #include "runtime/host/ledger.h"
 #include "runtime/host/metrics.h"
+#include "runtime/host/snapshot.h"
 #include "runtime/host/template.h"
 
 #include <errno.h>
@@ -79,6 +80,13 @@ struct version {
 	uint64_t tmpl_backoff_ns;
 	uint64_t tmpl_fail_gen;         /* bumped on each failed template (deploy waits on it) */
 	struct em_err tmpl_err;
+	/* its snapshot image (snapshot.h), when spec.snapshot is not "off" */
+	char snap_path[1200];
+	bool snap_exists;               /* the image is there: templates are restored from it */
+	bool tmpl_restoring;            /* tmpl_new is being restored from the image */
+	struct em_hsnap_stats snap_stats; /* the last dump */
+	struct em_err snap_err;         /* the last dump's or restore's failure */
+	uint64_t snap_fail_gen;
 	struct version *next;           /* h->versions */
 };
 
@@ -287,12 +295,20 @@ int em_host_err_status(int errnum, const char **error_type)
 
 /* ------------------------------------------------------------------ the spawner */
 
+/* Under the lock: is v's template being restored from its image? Its invocations then wait for
+ * it (a restore takes tens of milliseconds; a cold start pays the whole init), and no cold
+ * sandbox is parked for them. */
+static bool restoring(const struct version *v)
+{
+	return v->tmpl_making && v->tmpl_restoring;
+}
+
 /* Under the lock: a version that invocations (or a deploy) wait for a parked sandbox of, NULL if
  * none. The spawner serves these first, then templates (tmpl_target), then pools (refill_target). */
 static struct version *spawn_target(struct em_host *h)
 {
 	for (struct version *v = h->versions; v; v = v->next)
-		if (v->waiters > v->n_parked + v->n_starting)
+		if (v->waiters > v->n_parked + v->n_starting && !restoring(v))
 			return v;
 	return NULL;
 }
@@ -303,7 +319,7 @@ static struct version *tmpl_target(struct em_host *h, uint64_t now)
 	for (struct version *v = h->versions; v; v = v->next)
 		if ((v->live || v->tmpl_wanted) && !v->tmpl && !v->tmpl_making &&
 		    v->spec.tmpl != EM_FN_TMPL_OFF &&
-		    (v->spec.tmpl == EM_FN_TMPL_PROVISIONED || v->cold_done) &&
+		    (v->spec.tmpl == EM_FN_TMPL_PROVISIONED || v->cold_done || v->snap_exists) &&
 		    now >= v->tmpl_backoff_ns &&
 		    (v->tmpl_wanted || h->used_mb + v->spec.memory_mb <= h->capacity_mb))
 			return v;
@@ -315,7 +331,7 @@ static struct version *refill_target(struct em_host *h, uint64_t now)
 {
 	for (struct version *v = h->versions; v; v = v->next)
 		if (v->live && v->committed && v->n_parked + v->n_starting < h->pool_size &&
-		    now >= v->park_backoff_ns && !v->cold_running)
+		    now >= v->park_backoff_ns && !v->cold_running && !restoring(v))
 			return v;
 	return NULL;
 }
@@ -360,13 +376,38 @@ static void *tmpl_init_main(void *arg)
 {
 	struct tmpl_job *j = arg;
 	struct em_host *h = j->h;
-	struct em_err err = { 0 };
-	int ret = em_tmpl_init(j->t, j->timeout_ms, &err);
+	struct version *v = j->v;
+	struct em_err err = { 0 }, serr = { 0 };
+	struct em_hsnap_stats st = { 0 };
+	int ret = em_tmpl_init(j->t, j->timeout_ms, &err), sret = 1;
 
+	/* a template made by its init is dumped before it serves: forks wait for the dump anyway
+	 * (the template holds still during it), and the image is what spares the next init */
+	if (ret == 0 && !em_tmpl_restored(j->t) && v->spec.snapshot != EM_FN_SNAP_OFF) {
+		sret = em_tmpl_snapshot(j->t, v->snap_path, &st, &serr);
+		if (sret < 0 && v->spec.snapshot == EM_FN_SNAP_PROVISIONED) {
+			ret = sret; /* the deploy promised an image */
+			err = serr;
+		}
+	}
 	pthread_mutex_lock(&h->lock);
-	j->v->tmpl_phase = ret == 0 ? TMPL_INITED : TMPL_FAILED;
+	if (sret == 0) {
+		v->snap_exists = true;
+		v->snap_stats = st;
+		em_info(h->log, "function %s version %u: snapshot %s: %.1f MB (%llu pages stored, "
+			"%llu zero, %llu untouched), dumped in %.1f ms", v->spec.name, v->version,
+			v->snap_path, (double)st.bytes / 1048576.0, (unsigned long long)st.stored,
+			(unsigned long long)st.zero, (unsigned long long)st.absent,
+			st.state_ms + st.dump_ms);
+	} else if (sret < 0) {
+		v->snap_err = serr;
+		v->snap_fail_gen++;
+		em_warn(h->log, "function %s version %u: no snapshot: %s", v->spec.name,
+			v->version, serr.msg);
+	}
+	v->tmpl_phase = ret == 0 ? TMPL_INITED : TMPL_FAILED;
 	if (ret < 0)
-		j->v->tmpl_new_err = err;
+		v->tmpl_new_err = err;
 	h->tmpl_threads--;
 	pthread_cond_signal(&h->spawn_cond);
 	pthread_cond_broadcast(&h->cond);
@@ -375,10 +416,32 @@ static void *tmpl_init_main(void *arg)
 	return NULL;
 }
 
-/* Under the lock: a template could not be made. */
-static void tmpl_failed_locked(struct em_host *h, struct version *v, const struct em_err *err)
+/* Under the lock: a restore from v's image failed (the image was refused: another kernel or
+ * binary, corrupted, truncated; or the restored template died). The image goes, so that the next
+ * template runs the init and, with the policy, is dumped afresh; the message keeps the reason. */
+static void snapshot_refused_locked(struct em_host *h, struct version *v, const struct em_err *err)
+{
+	em_warn(h->log, "function %s version %u: restore from %s failed, the image is removed and "
+		"the next template runs the init: %s", v->spec.name, v->version, v->snap_path,
+		err->msg);
+	if (unlink(v->snap_path) < 0 && errno != ENOENT)
+		em_warn(h->log, "remove %s: %s", v->snap_path, strerror(errno));
+	v->snap_exists = false;
+	v->snap_err = *err;
+	v->snap_fail_gen++;
+}
+
+/* Under the lock: a template could not be made. A refused restore (the image is gone now) is no
+ * failure of the function: the next template runs the init at once, and a deploy waiting for a
+ * template keeps waiting for that one. */
+static void tmpl_failed_locked(struct em_host *h, struct version *v, const struct em_err *err,
+			       bool refused_restore)
 {
 	h->used_mb -= v->spec.memory_mb;
+	if (refused_restore) {
+		v->tmpl_backoff_ns = 0;
+		return;
+	}
 	em_warn(h->log, "function %s version %u: no template: %s", v->spec.name, v->version,
 		err->msg);
 	v->tmpl_err = *err;
@@ -396,6 +459,7 @@ static void tmpl_begin_locked(struct em_host *h, struct version *v)
 		.icfg = &v->icfg, .spec = &v->spec, .inst_oci = &v->oci, .host_netns = h->netns,
 		.bridge = v->spec.network == EM_FN_NET_BRIDGE ? h->bridge : NULL,
 		.uid = TMPL_UID_BASE + (uid_t)seq, .netns_pool = h->pool_size ? h->pool_size : 1,
+		.image = v->snap_exists ? v->snap_path : NULL, .restore = v->spec.restore,
 	};
 	struct tmpl_job *j = calloc(1, sizeof(*j));
 	struct em_tmpl *t = NULL;
@@ -406,6 +470,7 @@ static void tmpl_begin_locked(struct em_host *h, struct version *v)
 
 	v->refs++;      /* until tmpl_end_locked */
 	v->tmpl_making = true;
+	v->tmpl_restoring = tc.image != NULL;
 	if (v->tmpl_wanted) {
 		/* a provisioned deploy waits for it: idle instances make room, as for a cold start */
 		bool fits;
@@ -428,6 +493,8 @@ static void tmpl_begin_locked(struct em_host *h, struct version *v)
 		pthread_mutex_unlock(&h->lock);
 		ret = em_tmpl_park(&tc, seq, &t, &err);
 		pthread_mutex_lock(&h->lock);
+		if (ret < 0 && v->tmpl_restoring && !h->stopping)
+			snapshot_refused_locked(h, v, &err);
 	}
 	if (ret == 0) {
 		*j = (struct tmpl_job){ .h = h, .v = v, .t = t,
@@ -450,7 +517,8 @@ static void tmpl_begin_locked(struct em_host *h, struct version *v)
 	}
 	free(j);
 	v->tmpl_making = false;
-	tmpl_failed_locked(h, v, &err);
+	v->tmpl_restoring = false;
+	tmpl_failed_locked(h, v, &err, tc.image && !v->snap_exists && !h->stopping);
 	pthread_mutex_unlock(&h->lock);
 	em_tmpl_retire(t);
 	pthread_mutex_lock(&h->lock);
@@ -486,8 +554,12 @@ static void tmpl_end_locked(struct em_host *h, struct version *v)
 		ret = em_err_msg(&err, ESHUTDOWN, "the host is shutting down");
 	}
 	v->tmpl_making = false;
+	if (ret < 0 && v->tmpl_restoring && !h->stopping)
+		snapshot_refused_locked(h, v, &err);
+	v->tmpl_restoring = false;
 	if (ret < 0) {
-		tmpl_failed_locked(h, v, &err);
+		tmpl_failed_locked(h, v, &err, em_tmpl_restored(t) && !v->snap_exists &&
+						!h->stopping);
 		drop = t;
 	} else if ((v->live || v->tmpl_wanted) && !h->stopping) {
 		v->tmpl = t;
@@ -585,6 +657,14 @@ static void *spawner_main(void *arg)
 
 /* Under the lock: wait for a parked sandbox of v. Fails with the spawner's error if a park
  * fails meanwhile. */
+static bool has_fork_slot(const struct em_inst *in)
+{
+	for (; in; in = in->next)
+		if (in->forked)
+			return true;
+	return false;
+}
+
 static int take_parked_locked(struct em_host *h, struct version *v, struct em_inst **out,
 			      struct em_err *err)
 {
@@ -592,7 +672,8 @@ static int take_parked_locked(struct em_host *h, struct version *v, struct em_in
 
 	v->waiters++;
 	pthread_cond_signal(&h->spawn_cond);
-	while (!v->parked && !h->stopping && v->park_fail_gen == gen)
+	while ((!v->parked || (restoring(v) && !has_fork_slot(v->parked))) && !h->stopping &&
+	       v->park_fail_gen == gen)
 		pthread_cond_wait(&h->cond, &h->lock);
 	v->waiters--;
 	if (v->parked) {
@@ -638,17 +719,30 @@ static json_t *describe_locked(const struct function *f)
 	list_instances(list, v->idle, "idle");
 	list_instances(list, v->parked, "parked");
 	json_t *tmpl = v->tmpl ?
-		json_pack("{s:s,s:s,s:i,s:f}", "state", "ready", "id", em_tmpl_name(v->tmpl), "pid",
-			  (json_int_t)em_tmpl_pid(v->tmpl), "initMs",
-			  (double)em_tmpl_init_ns(v->tmpl) / 1e6) :
-		json_pack("{s:s,s:s?}", "state", v->tmpl_making ? "making" :
-			  v->spec.tmpl == EM_FN_TMPL_OFF ? "off" : "none", "lastError",
+		json_pack("{s:s,s:s,s:i,s:f,s:b}", "state", "ready", "id", em_tmpl_name(v->tmpl),
+			  "pid", (json_int_t)em_tmpl_pid(v->tmpl), "initMs",
+			  (double)em_tmpl_init_ns(v->tmpl) / 1e6, "restored",
+			  em_tmpl_restored(v->tmpl)) :
+		json_pack("{s:s,s:s?}", "state", v->tmpl_making ? v->tmpl_restoring ? "restoring" :
+			  "making" : v->spec.tmpl == EM_FN_TMPL_OFF ? "off" : "none", "lastError",
 			  v->tmpl_fail_gen ? v->tmpl_err.msg : NULL);
-	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i},s:o,s:o}", "name", f->name, "version",
+	json_t *snap = json_pack("{s:s,s:s,s:s,s:s?,s:s?}", "policy",
+				 em_fn_snapshot_name(v->spec.snapshot), "restore",
+				 em_fn_restore_name(v->spec.restore), "state",
+				 v->spec.snapshot == EM_FN_SNAP_OFF ? "off" :
+				 v->snap_exists ? "ready" : "none", "image",
+				 v->snap_exists ? v->snap_path : NULL, "lastError",
+				 v->snap_fail_gen ? v->snap_err.msg : NULL);
+	if (v->snap_exists && v->snap_stats.bytes) {
+		json_object_set_new(snap, "bytes", json_integer((json_int_t)v->snap_stats.bytes));
+		json_object_set_new(snap, "dumpMs", json_real(v->snap_stats.state_ms +
+							      v->snap_stats.dump_ms));
+	}
+	return json_pack("{s:s,s:i,s:o,s:{s:i,s:i,s:i,s:i},s:o,s:o,s:o}", "name", f->name, "version",
 			 (json_int_t)v->version, "config", em_fn_spec_to_json(&v->spec), "instances",
 			 "idle", (json_int_t)v->n_idle, "busy", (json_int_t)v->n_busy, "parked",
 			 (json_int_t)v->n_parked, "starting", (json_int_t)v->n_starting,
-			 "instanceList", list, "template", tmpl);
+			 "instanceList", list, "template", tmpl, "snapshot", snap);
 }
 
 static uint64_t reserved_mb_locked(struct em_host *h, const char *except)
@@ -687,6 +781,9 @@ static int version_new(struct em_host *h, const struct em_fn_spec *spec, uint32_
 		.netns = v->spec.network == EM_FN_NET_BRIDGE ? h->netns_bridge : h->netns,
 		.bill = h->bill, .log = h->log,
 	};
+	em_hsnap_path(h->data_dir, v->spec.name, number, v->snap_path, sizeof(v->snap_path));
+	/* a restarted host finds the images its versions were dumped to */
+	v->snap_exists = v->spec.snapshot != EM_FN_SNAP_OFF && access(v->snap_path, F_OK) == 0;
 	*out = v;
 	return 0;
 }
@@ -724,6 +821,18 @@ static int bridge_up(struct em_host *h, struct em_err *err)
 out:
 	pthread_mutex_unlock(&h->lock);
 	return ret;
+}
+
+/* Under the lock: v stops being the function's version for good (redeploy, remove): its image
+ * goes (a running template does not need it; a lazy one keeps its open file). */
+static void drop_image_locked(struct em_host *h, struct version *v)
+{
+	if (unlink(v->snap_path) == 0)
+		em_info(h->log, "function %s version %u: removed its snapshot %s", v->spec.name,
+			v->version, v->snap_path);
+	else if (errno != ENOENT)
+		em_warn(h->log, "remove %s: %s", v->snap_path, strerror(errno));
+	v->snap_exists = false;
 }
 
 /* Deploy with a given version number (restart: the persisted one) or the next one (0). */
@@ -827,6 +936,7 @@ static int deploy(struct em_host *h, const struct em_fn_spec *spec, uint32_t num
 		h->fns = f;
 	} else {
 		struct version *prev = f->cur;
+		drop_image_locked(h, prev);
 		old = retire_locked(h, prev);
 		version_put_locked(h, prev);
 	}
@@ -875,6 +985,7 @@ int em_host_remove(struct em_host *h, const char *name, struct em_err *err)
 	f->removed = true; /* new invocations: 404 from now on */
 	while (f->inflight)
 		pthread_cond_wait(&h->cond, &h->lock);
+	drop_image_locked(h, f->cur);
 	old = retire_locked(h, f->cur);
 	version_put_locked(h, f->cur);
 	for (struct function **p = &h->fns; *p; p = &(*p)->next)
@@ -916,6 +1027,116 @@ int em_host_show(struct em_host *h, const char *name, json_t **out, struct em_er
 		*out = describe_locked(f);
 	pthread_mutex_unlock(&h->lock);
 	return f ? 0 : em_err_msg(err, ENOENT, "function %s does not exist", name);
+}
+
+/* ------------------------------------------------------------------ snapshots on request */
+
+int em_host_snapshot(struct em_host *h, const char *name, json_t **out, struct em_err *err)
+{
+	struct em_hsnap_stats st = { 0 };
+	struct function *f;
+	struct version *v;
+	struct em_tmpl *t = NULL;
+	int ret;
+
+	pthread_mutex_lock(&h->lock);
+	f = find_fn(h, name);
+	v = f ? f->cur : NULL;
+	if (!v)
+		ret = em_err_msg(err, ENOENT, "function %s does not exist", name);
+	else if (v->spec.snapshot == EM_FN_SNAP_OFF)
+		ret = em_err_msg(err, EBUSY, "snapshot %s: its snapshot policy is \"off\" (deploy it "
+				 "with \"snapshot\": \"auto\")", name);
+	else if (!v->tmpl)
+		ret = em_err_msg(err, EBUSY, "snapshot %s: it has no ready template to dump (the "
+				 "template is %s)", name, v->tmpl_making ? "being made" : "not made yet");
+	else
+		ret = 0;
+	if (ret == 0) {
+		t = em_tmpl_ref(v->tmpl);
+		v->refs++;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (ret < 0)
+		return ret;
+	ret = em_tmpl_snapshot(t, v->snap_path, &st, err);
+	em_tmpl_retire(t);
+	pthread_mutex_lock(&h->lock);
+	if (ret == 0) {
+		v->snap_exists = true;
+		v->snap_stats = st;
+		*out = json_pack("{s:s,s:i,s:s,s:I,s:I,s:I,s:I,s:f,s:f}", "function", name, "version",
+				 (json_int_t)v->version, "image", v->snap_path, "bytes",
+				 (json_int_t)st.bytes, "pagesStored", (json_int_t)st.stored,
+				 "pagesZero", (json_int_t)st.zero, "pagesUntouched",
+				 (json_int_t)st.absent, "stateMs", st.state_ms, "dumpMs", st.dump_ms);
+	} else {
+		v->snap_err = *err;
+		v->snap_fail_gen++;
+	}
+	version_put_locked(h, v);
+	pthread_mutex_unlock(&h->lock);
+	if (ret == 0)
+		em_info(h->log, "function %s: snapshot %s on request (%.1f MB, %.1f ms)", name,
+			v->snap_path, (double)st.bytes / 1048576.0, st.state_ms + st.dump_ms);
+	return ret;
+}
+
+int em_host_restore(struct em_host *h, const char *name, json_t **out, struct em_err *err)
+{
+	struct em_inst *slots = NULL;
+	struct function *f;
+	struct version *v;
+	uint64_t gen;
+	int ret = 0;
+
+	pthread_mutex_lock(&h->lock);
+	f = find_fn(h, name);
+	v = f ? f->cur : NULL;
+	if (!v)
+		ret = em_err_msg(err, ENOENT, "function %s does not exist", name);
+	else if (!v->snap_exists)
+		ret = em_err_msg(err, EBUSY, "restore %s: version %u has no snapshot image%s", name,
+				 v->version, v->spec.snapshot == EM_FN_SNAP_OFF ?
+				 " (its snapshot policy is \"off\")" : "");
+	else if (v->tmpl_making)
+		ret = em_err_msg(err, EBUSY, "restore %s: a template is being made", name);
+	if (ret < 0) {
+		pthread_mutex_unlock(&h->lock);
+		return ret;
+	}
+	v->refs++;
+	if (v->tmpl) {
+		/* the live template goes as if it had died, without the back-off */
+		slots = tmpl_broken_locked(h, v, v->tmpl, "is replaced by a restore on request");
+		v->tmpl_failures = 0;
+		v->tmpl_backoff_ns = 0;
+	}
+	gen = v->tmpl_fail_gen;
+	v->tmpl_wanted = true;
+	pthread_cond_signal(&h->spawn_cond);
+	pthread_mutex_unlock(&h->lock);
+	destroy_chain(slots);
+	pthread_mutex_lock(&h->lock);
+	while (!v->tmpl && !h->stopping && v->tmpl_fail_gen == gen)
+		pthread_cond_wait(&h->cond, &h->lock);
+	v->tmpl_wanted = false;
+	if (v->tmpl && em_tmpl_restored(v->tmpl)) {
+		*out = json_pack("{s:s,s:i,s:s,s:s,s:i,s:f}", "function", name, "version",
+				 (json_int_t)v->version, "image", v->snap_path, "template",
+				 em_tmpl_name(v->tmpl), "pid", (json_int_t)em_tmpl_pid(v->tmpl),
+				 "restoreMs", (double)em_tmpl_init_ns(v->tmpl) / 1e6);
+	} else if (h->stopping) {
+		ret = em_err_msg(err, ESHUTDOWN, "the host is shutting down");
+	} else {
+		*err = v->tmpl_fail_gen != gen ? v->tmpl_err : v->snap_err;
+		em_err_prefix(err, "restore %s: ", name);
+		ret = -EIO;
+		err->code = EIO;
+	}
+	version_put_locked(h, v);
+	pthread_mutex_unlock(&h->lock);
+	return ret;
 }
 
 static int known(struct em_host *h, const char *name, struct em_err *err)
@@ -1172,7 +1393,8 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 			goto fail_locked;
 		}
 		if (in->forked)
-			start = EM_BILL_START_ZYGOTE;
+			start = em_tmpl_claim_restore(in->tmpl) ? EM_BILL_START_RESTORE :
+								  EM_BILL_START_ZYGOTE;
 		v->cold_running++;
 	}
 	v->n_busy++;
@@ -1197,9 +1419,13 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 									       INIT_TIMEOUT_MIN_MS;
 		struct em_err ierr = { 0 };
 
-		if (start == EM_BILL_START_ZYGOTE &&
+		if ((start == EM_BILL_START_ZYGOTE || start == EM_BILL_START_RESTORE) &&
 		    (ret = em_tmpl_start(in->tmpl, in, init_to, &ierr)) < 0)
 			ret = zygote_fallback(h, v, &in, &start, err, &ierr);
+		/* the first instance of a restored template paid for the restore: its start is
+		 * the restore plus the fork */
+		if (ret == 0 && start == EM_BILL_START_RESTORE)
+			in->init_ns += em_tmpl_init_ns(in->tmpl);
 		if (start == EM_BILL_START_COLD)
 			ret = em_inst_start(in, init_to, &ierr);
 		res->start = start_name(start);
@@ -1285,6 +1511,8 @@ int em_host_invoke(struct em_host *h, const char *name, const void *body, size_t
 		break;
 	}
 	}
+	if (alive && start == EM_BILL_START_RESTORE)
+		em_tmpl_first_served(in->tmpl);
 	if (rec.cgid) {
 		res->duration_ms = (double)rec.wall_ns / 1e6;
 		res->billed_ms = rec.billed_ms;
@@ -1467,7 +1695,8 @@ int em_host_new(const struct em_host_cfg *cfg, struct em_host **out, struct em_e
 	em_cg_policy_default(&h->policy);
 
 	if ((ret = em_mkdir_p(h->run_dir, 0700, err)) < 0 ||
-	    (ret = em_mkdir_p(h->data_dir, 0700, err)) < 0 || (ret = take_lock(h, err)) < 0)
+	    (ret = em_mkdir_p(h->data_dir, 0700, err)) < 0 || (ret = take_lock(h, err)) < 0 ||
+	    (ret = em_hsnap_dir(h->data_dir, err)) < 0)
 		goto fail;
 	ret = em_cg_root_open(&h->cg, h->cg_parent, h->log, err);
 	if (ret < 0)
@@ -1548,9 +1777,15 @@ void em_host_free(struct em_host *h)
 			em_tmpl_abort(v->tmpl_new);
 	while (h->tmpl_threads)
 		pthread_cond_wait(&h->cond, &h->lock);
-	for (struct version *v = h->versions; v; v = v->next)
-		if (v->tmpl_new)
+	/* tmpl_end_locked may free v (a retired version's last reference): start over after each */
+	for (struct version *v = h->versions; v;) {
+		if (v->tmpl_new) {
 			tmpl_end_locked(h, v);
+			v = h->versions;
+			continue;
+		}
+		v = v->next;
+	}
 	pthread_mutex_unlock(&h->lock);
 
 	pthread_mutex_lock(&h->lock);

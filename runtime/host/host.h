@@ -67,6 +67,13 @@ int em_host_invocations(struct em_host *h, const char *name, unsigned limit, jso
 /* Prometheus text exposition (malloc'd). */
 char *em_host_metrics(struct em_host *h);
 
+/* Snapshots on an operator's request (`ember snapshot create|restore FN`; runtime/host/snapshot.h):
+ * dump the function's ready template to its version's image now (replacing it); or replace its
+ * template with one restored from the image and wait for it. EBUSY: no template / no image /
+ * policy off, with the reason in err. */
+int em_host_snapshot(struct em_host *h, const char *name, json_t **out, struct em_err *err);
+int em_host_restore(struct em_host *h, const char *name, json_t **out, struct em_err *err);
+
 struct em_invoke_result {
 	int status;                   /* HTTP status: 200, or 502/504 for a function failure */
 	const char *error_type;       /* NULL on success; "Function.Error", "Function.Timeout", ... */

@@ -163,7 +163,9 @@ int em_inst_park(const struct em_inst_cfg *cfg, uint64_t seq, struct em_inst **o
 	io = (struct em_sandbox_io){ .sync_fd = -1, .stub_fd = -1, .fifo_fd = -1,
 				     .console_sock = -1, .proc_fd = -1, .remap_fds = true,
 				     .map_fds = { devnull, log_child, log_child, chan_child },
-				     .host_owned = true };
+				     .n_map_fds = 4, .host_owned = true };
+	for (int i = 0; i < cfg->n_extra_fds && io.n_map_fds < EM_SANDBOX_MAP_FDS; i++)
+		io.map_fds[io.n_map_fds++] = cfg->extra_fds[i];
 	ret = em_sandbox_start(&plan, &io, &hooks, &in->sb, cfg->log, err);
 	if (io.stub_fd >= 0)
 		close(io.stub_fd);
@@ -508,7 +510,48 @@ static void error_text(const char *json, char *buf, size_t cap)
 		snprintf(buf, cap, "%.200s", json);
 }
 
-int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
+/* The restorer's EMBER_SNAPSHOT_UFFD header and the userfaultfd riding on it, if that is what
+ * comes first (lazy restores); anything else is left unread. 1: got it, 0: another frame. */
+static enum wait_res read_uffd_frame(struct em_inst *in, int *uffd, bool *got, uint64_t deadline_ns)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct ember_frame_hdr h;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			    .msg_controllen = sizeof(cm.b) };
+	ssize_t n;
+
+	*got = false;
+	for (;;) {
+		n = recv(in->chan, &h, sizeof(h), MSG_PEEK);
+		if (n == (ssize_t)sizeof(h))
+			break;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return W_DIED;
+		enum wait_res w = wait_io(in, false, deadline_ns);
+		if (w != W_FRAME)
+			return w;
+	}
+	if (h.magic != EMBER_PROTO_MAGIC || h.type != EMBER_SNAPSHOT_UFFD)
+		return W_FRAME;
+	n = recvmsg(in->chan, &m, MSG_CMSG_CLOEXEC);
+	if (n != (ssize_t)sizeof(h) || h.len)
+		return W_BAD;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(uffd, CMSG_DATA(c), sizeof(int));
+	if (*uffd < 0)
+		return W_BAD;
+	*got = true;
+	return W_FRAME;
+}
+
+static int start(struct em_inst *in, uint32_t timeout_ms, const struct em_inst_uffd_cb *cb,
+		 struct em_err *err)
 {
 	uint64_t t0 = em_now_ns(), deadline = t0 + (uint64_t)timeout_ms * 1000000ull;
 	struct ember_frame_hdr h;
@@ -527,7 +570,46 @@ int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
 	}
 	in->state = EM_INST_READY;
 	uint64_t t_exec = em_now_ns();
-	w = read_frame(in, &h, &payload, deadline);
+	w = W_FRAME;
+	if (cb) {
+		struct em_err cerr = { 0 };
+		int uffd = -1;
+		bool got;
+
+		w = read_uffd_frame(in, &uffd, &got, deadline);
+		if (w == W_FRAME && got) {
+			/* the host's part of a lazy restore, then the restorer may go on */
+			int32_t status = 0;
+			struct ember_frame_hdr rh = { .magic = EMBER_PROTO_MAGIC,
+						      .version = EMBER_PROTO_VERSION,
+						      .type = EMBER_SNAPSHOT_UFFD,
+						      .len = sizeof(status) };
+			struct iovec iov[2] = { { &rh, sizeof(rh) }, { &status, sizeof(status) } };
+
+			ret = cb->fn(cb->arg, uffd, &cerr);
+			close(uffd);
+			status = ret < 0 ? (int32_t)cerr.code : 0;
+			em_debug(in->hlog, "instance %s: userfaultfd after %.3f ms, %s", in->name,
+				 (double)(em_now_ns() - t0) / 1e6, ret < 0 ? cerr.msg : "served");
+			if (write_all(in, iov, 2, deadline) != W_FRAME && ret == 0)
+				w = W_DIED;
+			if (ret < 0) {
+				kill_now(in);
+				reap(in, true);
+				*err = cerr;
+				return ret;
+			}
+		}
+	}
+	if (w == W_FRAME)
+		w = read_frame(in, &h, &payload, deadline);
+	if (w == W_FRAME && h.type == EMBER_READY && cb &&
+	    !strstr(payload, "\"restored\":true")) {
+		kill_now(in);
+		reap(in, true);
+		return em_err_msg(err, EPROTO, "the restored process sent READY without "
+				  "\"restored\":true: it did not resume from its image");
+	}
 	if (w == W_FRAME && h.type == EMBER_READY) {
 		in->init_ns = em_now_ns() - t0;
 		em_debug(in->hlog, "instance %s: exec after %.3f ms, READY after %.3f ms", in->name,
@@ -556,6 +638,63 @@ int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
 	reap(in, false);
 	em_inst_describe_end(in, why, sizeof(why));
 	return em_err_msg(err, ECHILD, "the function %s during init", why);
+}
+
+int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
+{
+	return start(in, timeout_ms, NULL, err);
+}
+
+int em_inst_start_restored(struct em_inst *in, uint32_t timeout_ms,
+			   const struct em_inst_uffd_cb *cb, struct em_err *err)
+{
+	return start(in, timeout_ms, cb, err);
+}
+
+/* ------------------------------------------------------------------ snapshots */
+
+int em_inst_snapshot_state(struct em_inst *in, uint64_t id, uint32_t timeout_ms, char **payload,
+			   size_t *len, struct em_err *err)
+{
+	uint64_t deadline = em_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct ember_frame_hdr h = { .magic = EMBER_PROTO_MAGIC, .version = EMBER_PROTO_VERSION,
+				     .type = EMBER_SNAPSHOT, .id = id };
+	struct iovec iov = { &h, sizeof(h) };
+	enum wait_res w = write_all(in, &iov, 1, deadline);
+
+	*payload = NULL;
+	*len = 0;
+	if (w == W_FRAME)
+		w = read_frame(in, &h, payload, deadline);
+	if (w == W_FRAME && (h.type != EMBER_SNAPSHOT_STATE || h.id != id)) {
+		free(*payload);
+		*payload = NULL;
+		return em_err_msg(err, EPROTO, "instance %s answered SNAPSHOT with frame type %u "
+				  "(id %llu) instead of SNAPSHOT_STATE", in->name, h.type,
+				  (unsigned long long)h.id);
+	}
+	if (w == W_TIMEOUT)
+		return em_err_msg(err, ETIMEDOUT, "instance %s: no SNAPSHOT_STATE within %u ms",
+				  in->name, timeout_ms);
+	if (w != W_FRAME)
+		return em_err_msg(err, EPIPE, "instance %s: the channel ended during SNAPSHOT",
+				  in->name);
+	*len = h.len;
+	return 0;
+}
+
+int em_inst_snapshot_done(struct em_inst *in, uint64_t id, int32_t status, uint32_t timeout_ms,
+			  struct em_err *err)
+{
+	uint64_t deadline = em_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct ember_frame_hdr h = { .magic = EMBER_PROTO_MAGIC, .version = EMBER_PROTO_VERSION,
+				     .type = EMBER_SNAPSHOT_DONE, .id = id, .len = sizeof(status) };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { &status, sizeof(status) } };
+
+	if (write_all(in, iov, 2, deadline) != W_FRAME)
+		return em_err_msg(err, EPIPE, "instance %s: the channel ended before SNAPSHOT_DONE",
+				  in->name);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ forked instances */

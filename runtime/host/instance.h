@@ -42,6 +42,9 @@ struct em_inst_cfg {
 	struct em_log *log;
 	const char *cg_path;               /* NULL: "i<seq>-<fn>" below the host's parent; else this
 					      path (a template's, template.h) */
+	const int *extra_fds;              /* passed as fds 4, 5, ... (-1: that number closed): a
+					      restore's image and restorer (snapshot.h) */
+	int n_extra_fds;
 };
 
 enum em_inst_state { EM_INST_PARKED, EM_INST_READY, EM_INST_DEAD };
@@ -118,6 +121,24 @@ int em_inst_start_forked(struct em_inst *in, struct em_inst *tmpl, void *tmpl_lo
  * On failure the instance is dead (destroy it); err says why ("init failed: ..." with the
  * function's INIT_ERROR, "exited with status 1 during init", "init timed out after N ms"). */
 int em_inst_start(struct em_inst *in, uint32_t timeout_ms, struct em_err *err);
+/* The same for a parked sandbox that executes a snapshot's restorer (runtime/host/snapshot.h):
+ * the restored template's READY must say "restored":true. A lazy restore first sends its
+ * userfaultfd (EMBER_SNAPSHOT_UFFD): cb->fn gets it (to duplicate: it is closed after) and makes
+ * it served; its status is the restorer's answer, and a failure ends the start with its error. */
+struct em_inst_uffd_cb {
+	int (*fn)(void *arg, int uffd, struct em_err *err);
+	void *arg;
+};
+int em_inst_start_restored(struct em_inst *in, uint32_t timeout_ms,
+			   const struct em_inst_uffd_cb *cb, struct em_err *err);
+
+/* A template's dump (sdk/PROTOCOL.md, "Snapshots"): send EMBER_SNAPSHOT and read its
+ * SNAPSHOT_STATE (*payload malloc'd, NUL-terminated after len bytes). The template then holds
+ * still until em_inst_snapshot_done. The caller serialises the template's channel. */
+int em_inst_snapshot_state(struct em_inst *in, uint64_t id, uint32_t timeout_ms, char **payload,
+			   size_t *len, struct em_err *err);
+int em_inst_snapshot_done(struct em_inst *in, uint64_t id, int32_t status, uint32_t timeout_ms,
+			  struct em_err *err);
 
 enum em_inst_outcome { EM_OUT_OK, EM_OUT_ERROR, EM_OUT_TIMEOUT, EM_OUT_DIED };
 

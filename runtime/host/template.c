@@ -8,6 +8,8 @@
 #include "runtime/host/fnconfig.h"
 #include "runtime/host/fnspec.h"
 #include "runtime/host/instance.h"
+#include "runtime/host/snapshot.h"
+#include "runtime/oci_json.h"
 #include "sdk/c/ember_proto.h"
 
 #include <errno.h>
@@ -36,6 +38,12 @@ struct em_tmpl {
 	pthread_mutex_t lock;           /* one FORK at a time on its channel */
 	int refs;                       /* the owner + each slot (atomic) */
 	struct em_log *log;
+	/* made from a snapshot image (em_tmpl_cfg.image) */
+	bool restored;
+	bool restore_claimed;           /* the first fork reported "restore" (atomic) */
+	enum em_fn_restore restore;
+	char image[4096];
+	struct em_hsnap_lazy *lazy;     /* lazy restores: the server of its page faults */
 };
 
 /* The masked and read-only paths of the instance config below /proc, as FORK carries them. */
@@ -68,6 +76,7 @@ static void tmpl_free(struct em_tmpl *t)
 
 	if (t->inst)
 		em_inst_destroy(t->inst);
+	em_hsnap_lazy_stop(t->lazy); /* after the process: no fault is left to serve */
 	if (t->pool)
 		em_netns_pool_destroy(t->pool);
 	if (t->dir && em_cg_destroy(t->dir, true, &err) < 0) {
@@ -86,6 +95,35 @@ static void unref(void *arg)
 
 	if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		tmpl_free(t);
+}
+
+/* Park a sandbox that executes the restorer on the image: the template config, with the
+ * restorer as its program and the image, the restorer and (lazy) /dev/userfaultfd as fds 4-6. */
+static int restore_park(struct em_tmpl *t, const struct em_tmpl_cfg *cfg, uint64_t seq,
+			struct em_err *err)
+{
+	struct em_hsnap_restore r;
+	int ret;
+
+	ret = em_hsnap_restore_prepare(cfg->image, cfg->restore, &r, err);
+	if (ret < 0)
+		return em_err_prefix(err, "template %s: ", t->dir_path);
+	oci_strv_free(&t->oci.process.args);
+	t->oci.process.args.v = r.argv;
+	t->oci.process.args.n = r.argc;
+	r.argv = NULL;
+	t->icfg.extra_fds = r.fds;
+	t->icfg.n_extra_fds = EM_HSNAP_RESTORE_NFDS;
+	ret = em_inst_park(&t->icfg, seq, &t->inst, err);
+	t->icfg.extra_fds = NULL;
+	t->icfg.n_extra_fds = 0;
+	em_hsnap_restore_release(&r);
+	if (ret < 0)
+		return ret;
+	t->restored = true;
+	t->restore = cfg->restore;
+	snprintf(t->image, sizeof(t->image), "%s", cfg->image);
+	return 0;
 }
 
 int em_tmpl_park(const struct em_tmpl_cfg *cfg, uint64_t seq, struct em_tmpl **out,
@@ -130,6 +168,13 @@ int em_tmpl_park(const struct em_tmpl_cfg *cfg, uint64_t seq, struct em_tmpl **o
 	t->icfg.netns = cfg->host_netns;
 	t->icfg.bill = NULL; /* nobody is billed for a template's time */
 	t->icfg.cg_path = t->t_path;
+	if (cfg->image) {
+		ret = restore_park(t, cfg, seq, err);
+		if (ret < 0)
+			goto fail;
+		*out = t;
+		return 0;
+	}
 	ret = em_inst_park(&t->icfg, seq, &t->inst, err);
 	if (ret < 0)
 		goto fail;
@@ -140,11 +185,34 @@ fail:
 	return ret;
 }
 
+/* A lazy restore's userfaultfd: the host's half (snapshot.h), then the restorer goes on. */
+static int serve_uffd(void *arg, int uffd, struct em_err *err)
+{
+	struct em_tmpl *t = arg;
+
+	if (t->restore != EM_FN_RESTORE_LAZY)
+		return em_err_msg(err, EPROTO, "a %s restore sent a userfaultfd",
+				  em_fn_restore_name(t->restore));
+	return em_hsnap_lazy_start(t->image, uffd, &t->lazy, err);
+}
+
 int em_tmpl_init(struct em_tmpl *t, uint32_t timeout_ms, struct em_err *err)
 {
 	size_t l = 0;
 	char *text;
-	int ret = em_inst_start(t->inst, timeout_ms, err);
+	int ret;
+
+	if (!t->restored) {
+		ret = em_inst_start(t->inst, timeout_ms, err);
+	} else {
+		struct em_inst_uffd_cb cb = { .fn = serve_uffd, .arg = t };
+
+		ret = em_inst_start_restored(t->inst, timeout_ms, &cb, err);
+		if (ret == 0 && t->restore == EM_FN_RESTORE_LAZY && !t->lazy)
+			ret = em_err_msg(err, EPROTO, "the lazy restorer sent no userfaultfd");
+		if (ret < 0)
+			em_err_prefix(err, "restore from %s: ", t->image);
+	}
 
 	text = em_inst_take_log(t->inst, &l);
 	if (l)
@@ -167,8 +235,9 @@ int em_tmpl_finish(struct em_tmpl *t, struct em_err *err)
 	t->pool_cfg.userns_fd = -1;
 	if (ret < 0)
 		return em_err_prefix(err, "template %s: network namespaces: ", t->dir_path);
-	em_info(t->log, "template %s: ready (pid %d, uid %u, init %.1f ms)", t->dir_path,
-		(int)t->inst->pid, (unsigned)t->uid, (double)t->inst->init_ns / 1e6);
+	em_info(t->log, "template %s: ready (pid %d, uid %u, %s %.1f ms)", t->dir_path,
+		(int)t->inst->pid, (unsigned)t->uid, t->restored ? "restored from its image in" :
+		"init", (double)t->inst->init_ns / 1e6);
 	return 0;
 }
 
@@ -199,6 +268,37 @@ int em_tmpl_prepare(struct em_tmpl *t, uint64_t seq, struct em_inst **out, struc
 int em_tmpl_start(struct em_tmpl *t, struct em_inst *in, uint32_t timeout_ms, struct em_err *err)
 {
 	return em_inst_start_forked(in, t->inst, &t->lock, &t->req, t->paths, timeout_ms, err);
+}
+
+int em_tmpl_snapshot(struct em_tmpl *t, const char *path, struct em_hsnap_stats *st,
+		     struct em_err *err)
+{
+	int ret;
+
+	pthread_mutex_lock(&t->lock);
+	ret = em_hsnap_dump(t->inst, path, st, err);
+	pthread_mutex_unlock(&t->lock);
+	if (ret < 0)
+		return em_err_prefix(err, "template %s: snapshot: ", t->dir_path);
+	return 0;
+}
+
+bool em_tmpl_restored(const struct em_tmpl *t)
+{
+	return t->restored;
+}
+
+bool em_tmpl_claim_restore(struct em_tmpl *t)
+{
+	return t->restored && !__atomic_exchange_n(&t->restore_claimed, true, __ATOMIC_ACQ_REL);
+}
+
+void em_tmpl_first_served(struct em_tmpl *t)
+{
+	struct em_err err = { 0 };
+
+	if (t->lazy && em_hsnap_lazy_save_ws(t->lazy, &err) < 0)
+		em_warn(t->log, "template %s: working set not recorded: %s", t->dir_path, err.msg);
 }
 
 bool em_tmpl_alive(struct em_tmpl *t)

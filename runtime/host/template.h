@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "runtime/host/fnspec.h"
+
 struct em_err;
 struct em_inst;
 struct em_inst_cfg;
@@ -43,6 +45,9 @@ struct em_tmpl_cfg {
 	struct em_netns_bridge *bridge;        /* bridge-mode functions: its instances' pool's */
 	uid_t uid;                             /* root of its user namespace, outside */
 	unsigned netns_pool;                   /* ready namespaces to keep for its instances */
+	const char *image;                     /* restore it from this snapshot image instead of
+						  running the init (snapshot.h); NULL: init */
+	enum em_fn_restore restore;            /* how (fnspec.h) */
 };
 
 /* Making a template is three steps, because the init can take seconds and the host's spawner
@@ -55,6 +60,10 @@ struct em_tmpl_cfg {
  * so that an init under way ends at once (shutdown). */
 int em_tmpl_park(const struct em_tmpl_cfg *cfg, uint64_t seq, struct em_tmpl **out,
 		 struct em_err *err);
+/* With cfg->image, em_tmpl_park checks the image (header, metadata, this kernel) before it makes
+ * anything, and the parked sandbox executes ember's restorer (snapshot/restorer.h) instead of the
+ * function: em_tmpl_init then waits for the restored template's READY (and, lazy, serves its
+ * page faults from the image for as long as the template lives). */
 int em_tmpl_init(struct em_tmpl *t, uint32_t timeout_ms, struct em_err *err);
 int em_tmpl_finish(struct em_tmpl *t, struct em_err *err);
 void em_tmpl_abort(struct em_tmpl *t);
@@ -65,6 +74,18 @@ int em_tmpl_prepare(struct em_tmpl *t, uint64_t seq, struct em_inst **out, struc
 
 /* Fork the slot's process (em_inst_start_forked). ENOTCONN: the template is gone. */
 int em_tmpl_start(struct em_tmpl *t, struct em_inst *in, uint32_t timeout_ms, struct em_err *err);
+
+/* Dump the ready template to a snapshot image at path (snapshot.h); it carries on afterwards. */
+struct em_hsnap_stats;
+int em_tmpl_snapshot(struct em_tmpl *t, const char *path, struct em_hsnap_stats *st,
+		     struct em_err *err);
+bool em_tmpl_restored(const struct em_tmpl *t);  /* made from an image, not by init */
+/* True once for a restored template: the first instance forked from it, which the host reports
+ * as "restore" (it paid for the restore); later ones are "zygote". */
+bool em_tmpl_claim_restore(struct em_tmpl *t);
+/* The first instance of a restored template has answered: a lazy restore records the pages it
+ * needed so far (the working set the next restore prefetches). */
+void em_tmpl_first_served(struct em_tmpl *t);
 
 bool em_tmpl_alive(struct em_tmpl *t);      /* its process has not exited */
 pid_t em_tmpl_pid(const struct em_tmpl *t);

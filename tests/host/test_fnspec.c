@@ -193,7 +193,7 @@ Test(fnspec, null_is_absent)
 	refused("{\"bundle\": null}", "bundle: missing (give either bundle, or rootfs and command)");
 	refused("{\"bundle\": \"%B\", \"memroyMb\": null}",
 		"memroyMb: unknown key (known: bundle, rootfs, command, memoryMb, timeoutMs, "
-		"environment, concurrency, tmpMb, network, template)");
+		"environment, concurrency, tmpMb, network, template, snapshot, restore)");
 }
 
 Test(fnspec, lower_bounds)
@@ -330,15 +330,43 @@ Test(fnspec, exactly_one_kind_of_code)
 		"bundle: cannot be combined with command (give either bundle, or rootfs and command)");
 }
 
+Test(fnspec, snapshot_and_restore)
+{
+	struct em_fn_spec spec;
+
+	accepted("{\"bundle\": \"%B\"}", &spec);
+	cr_expect_eq(spec.snapshot, EM_FN_SNAP_OFF);
+	cr_expect_eq(spec.restore, EM_FN_RESTORE_EAGER);
+	em_fn_spec_free(&spec);
+	/* a provisioned image needs a template made at deploy: it becomes provisioned too */
+	accepted("{\"bundle\": \"%B\", \"snapshot\": \"provisioned\", \"restore\": \"lazy\"}",
+		 &spec);
+	cr_expect_eq(spec.snapshot, EM_FN_SNAP_PROVISIONED);
+	cr_expect_eq(spec.tmpl, EM_FN_TMPL_PROVISIONED);
+	cr_expect_eq(spec.restore, EM_FN_RESTORE_LAZY);
+	em_fn_spec_free(&spec);
+	accepted("{\"bundle\": \"%B\", \"snapshot\": \"auto\", \"restore\": \"mmap\"}", &spec);
+	cr_expect_eq(spec.snapshot, EM_FN_SNAP_AUTO);
+	cr_expect_eq(spec.tmpl, EM_FN_TMPL_AUTO);
+	cr_expect_eq(spec.restore, EM_FN_RESTORE_MMAP);
+	em_fn_spec_free(&spec);
+	refused("{\"bundle\": \"%B\", \"snapshot\": \"always\"}",
+		"snapshot: must be \"off\", \"auto\" or \"provisioned\" (got \"always\")");
+	refused("{\"bundle\": \"%B\", \"restore\": 1}",
+		"restore: must be \"eager\", \"mmap\" or \"lazy\" (got 1)");
+	refused("{\"bundle\": \"%B\", \"snapshot\": \"auto\", \"template\": \"off\"}",
+		"snapshot: \"auto\" needs a template, and template is \"off\"");
+}
+
 Test(fnspec, unknown_keys_and_bad_bodies)
 {
 	refused("{\"bundle\": \"%B\", \"memroyMb\": 256}",
 		"memroyMb: unknown key (known: bundle, rootfs, command, memoryMb, timeoutMs, "
-		"environment, concurrency, tmpMb, network, template)");
+		"environment, concurrency, tmpMb, network, template, snapshot, restore)");
 	/* the typo is reported even when something else is wrong too */
 	refused("{\"MemoryMb\": 1}",
 		"MemoryMb: unknown key (known: bundle, rootfs, command, memoryMb, timeoutMs, "
-		"environment, concurrency, tmpMb, network, template)");
+		"environment, concurrency, tmpMb, network, template, snapshot, restore)");
 	refused("[1, 2]", "body: must be a JSON object (got [1,2])");
 	refused("\"x\"", "body: must be a JSON object (got \"x\")");
 	/* a long value is shown cut */
@@ -361,7 +389,8 @@ Test(fnspec, to_json_round_trip)
 	snprintf(want, sizeof(want),
 		 "{\"rootfs\":\"%s\",\"command\":[\"/bin/fn\",\"a b\"],\"memoryMb\":256,"
 		 "\"timeoutMs\":3000,\"environment\":{\"Z\":\"1\",\"A\":\"=\"},\"concurrency\":0,"
-		 "\"tmpMb\":512,\"network\":\"bridge\",\"template\":\"auto\"}", rootfs);
+		 "\"tmpMb\":512,\"network\":\"bridge\",\"template\":\"auto\",\"snapshot\":\"off\","
+		 "\"restore\":\"eager\"}", rootfs);
 	cr_expect_str_eq(s, want);
 	free(s);
 	/* what to_json gives parses back to the same spec */
