@@ -57,6 +57,8 @@ int cmd_serve(struct cli *, int, char **, struct em_err *);
 int cmd_fn(struct cli *, int, char **, struct em_err *);
 /* template snapshot images (snapshot.c) */
 int cmd_snapshot(struct cli *, int, char **, struct em_err *);
+/* `ember snapshot create|restore NAME`: the host's API, like `ember fn` (fn.c); an exit status. */
+int cmd_fn_snapshot(struct cli *cli, const char *what, int argc, char **argv);
 
 /* run/exec return the process's exit status this way (it is not an error) */
 #define CLI_EXIT_STATUS(code) (1000 + (code))

@@ -26,6 +26,7 @@
 
 struct fn {
 	struct cli *cli;
+	const char *cmd;                 /* "fn" (NULL), or "snapshot": for messages */
 	const char *sub;                 /* "invoke", for messages */
 	const char *socket;
 	struct em_client *client;
@@ -41,9 +42,9 @@ static int fail(struct fn *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "ember fn %s: %s\n", f->sub, msg);
+	fprintf(stderr, "ember %s %s: %s\n", f->cmd ? f->cmd : "fn", f->sub, msg);
 	if (f->cli->log_to_file)
-		em_error(&f->cli->log, "fn %s: %s", f->sub, msg);
+		em_error(&f->cli->log, "%s %s: %s", f->cmd ? f->cmd : "fn", f->sub, msg);
 	return FN_EXIT_ERROR;
 }
 
@@ -142,6 +143,8 @@ static int fn_deploy(struct fn *f, int argc, char **argv)
 		{ "tmp-mb", required_argument, NULL, 'T' },
 		{ "network", required_argument, NULL, 'n' },
 		{ "template", required_argument, NULL, 'z' },
+		{ "snapshot", required_argument, NULL, 'S' },
+		{ "restore", required_argument, NULL, 'R' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "socket", required_argument, NULL, 's' },
 		{ 0 },
@@ -180,6 +183,12 @@ static int fn_deploy(struct fn *f, int argc, char **argv)
 			break;
 		case 'z':
 			json_object_set_new(body, "template", json_string(optarg));
+			break;
+		case 'S':
+			json_object_set_new(body, "snapshot", json_string(optarg));
+			break;
+		case 'R':
+			json_object_set_new(body, "restore", json_string(optarg));
 			break;
 		case 'e': {
 			const char *eq = strchr(optarg, '=');
@@ -643,6 +652,69 @@ static int fn_invocations(struct fn *f, int argc, char **argv)
 	return 0;
 }
 
+/* --- snapshots: `ember snapshot create|restore NAME` */
+
+int cmd_fn_snapshot(struct cli *cli, const char *what, int argc, char **argv)
+{
+	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
+					      { "json", no_argument, NULL, 'j' }, { 0 } };
+	struct fn f = { .cli = cli, .cmd = "snapshot", .sub = what,
+			.socket = EM_API_SOCKET_DEFAULT };
+	bool create = !strcmp(what, "create");
+	struct em_client_resp r;
+	char path[128];
+	json_t *j;
+	int c, ret = 0;
+
+	optind = 0;
+	while (ret == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 's')
+			f.socket = optarg;
+		else if (c == 'j')
+			f.json = true;
+		else
+			ret = fail(&f, "invalid option (usage: ember snapshot %s NAME [--socket PATH] "
+				   "[--json])", what);
+	}
+	if (ret == 0 && optind != argc - 1)
+		ret = fail(&f, "expected one function name (usage: ember snapshot %s NAME)", what);
+	if (ret == 0)
+		ret = check_name(&f, argv[optind]);
+	if (ret == 0) {
+		snprintf(path, sizeof(path), "/v1/functions/%s/%s", argv[optind],
+			 create ? "snapshot" : "restore");
+		ret = call(&f, "POST", path, NULL, NULL, 0, &r);
+	}
+	if (ret == 0 && r.status != 200)
+		ret = api_fail(&f, &r);
+	if (ret == 0 && f.json) {
+		printf("%.*s\n", (int)r.len, r.body);
+	} else if (ret == 0) {
+		j = json_loadb(r.body, r.len, 0, NULL);
+		if (create)
+			printf("%s version %lld: %s, %.1f MB (%lld pages stored, %lld zero, %lld "
+			       "untouched), %.1f ms\n", argv[optind],
+			       json_integer_value(json_object_get(j, "version")),
+			       json_string_value(json_object_get(j, "image")),
+			       (double)json_integer_value(json_object_get(j, "bytes")) / 1048576.0,
+			       json_integer_value(json_object_get(j, "pagesStored")),
+			       json_integer_value(json_object_get(j, "pagesZero")),
+			       json_integer_value(json_object_get(j, "pagesUntouched")),
+			       json_number_value(json_object_get(j, "stateMs")) +
+			       json_number_value(json_object_get(j, "dumpMs")));
+		else
+			printf("%s version %lld: template %s (pid %lld) restored from %s in %.1f ms\n",
+			       argv[optind], json_integer_value(json_object_get(j, "version")),
+			       json_string_value(json_object_get(j, "template")),
+			       json_integer_value(json_object_get(j, "pid")),
+			       json_string_value(json_object_get(j, "image")),
+			       json_number_value(json_object_get(j, "restoreMs")));
+		json_decref(j);
+	}
+	em_client_close(f.client);
+	return ret;
+}
+
 /* --- dispatch */
 
 static const struct {
@@ -651,7 +723,8 @@ static const struct {
 } subs[] = {
 	{ "deploy", "NAME (--bundle DIR | --rootfs DIR -- CMD [ARG...]) [--memory MB] "
 		    "[--timeout MS] [--concurrency N] [--tmp-mb N] [--network none|bridge] "
-		    "[--template auto|provisioned|off] "
+		    "[--template auto|provisioned|off] [--snapshot off|auto|provisioned] "
+		    "[--restore eager|mmap|lazy] "
 		    "[--env K=V]...", fn_deploy },
 	{ "invoke", "NAME [DATA|-] [--verbose]", fn_invoke },
 	{ "ls", "[--json]", fn_ls },

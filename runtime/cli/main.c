@@ -42,8 +42,10 @@ static const struct cli_cmd commands[] = {
 	  "run the function host and its HTTP API until SIGTERM", cmd_serve },
 	{ "fn", "deploy|invoke|ls|rm|logs|invocations ... (`ember fn` lists them)",
 	  "deploy and invoke functions on a running `ember serve`", cmd_fn },
-	{ "snapshot", "inspect IMAGE | verify [--exe FILE] [--this-kernel] IMAGE",
-	  "print or fully check a template snapshot image", cmd_snapshot },
+	{ "snapshot", "create NAME | restore NAME | inspect IMAGE | verify [--exe FILE] "
+		      "[--this-kernel] IMAGE",
+	  "dump or restore a function's template (through `ember serve`); print or fully check "
+	  "an image", cmd_snapshot },
 };
 
 static void usage(FILE *f)

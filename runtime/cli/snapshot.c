@@ -1,4 +1,6 @@
-/* runtime/cli/snapshot.c — `ember snapshot inspect|verify IMAGE`: an operator's view of a template
+/* runtime/cli/snapshot.c — `ember snapshot create|restore NAME` (through a running `ember serve`:
+ * dump a function's template to its image now, or replace its template by a restore from it;
+ * fn.c) and `ember snapshot inspect|verify IMAGE`: an operator's view of a template
  * image (snapshot/FORMAT.md). inspect prints the header and a summary of the metadata after the
  * checks em_snap_open makes; verify also reads every stored page and checks its checksum, and
  * with --exe / --this-kernel refuses an image of another binary or kernel. Both exit 1 with the
@@ -95,9 +97,11 @@ int cmd_snapshot(struct cli *cli, int argc, char **argv, struct em_err *err)
 	struct em_snap_image *img;
 	int c, ret;
 
-	(void)cli;
+	if (argc >= 2 && (!strcmp(argv[1], "create") || !strcmp(argv[1], "restore")))
+		return cmd_fn_snapshot(cli, argv[1], argc - 1, argv + 1);
 	if (argc < 2 || (strcmp(argv[1], "inspect") && strcmp(argv[1], "verify")))
-		return em_err_msg(err, EINVAL, "expected inspect or verify (see ember snapshot --help)");
+		return em_err_msg(err, EINVAL, "expected create, restore, inspect or verify (see "
+				  "ember snapshot --help)");
 	bool verify = !strcmp(argv[1], "verify");
 	argc--;
 	argv++;
