@@ -3,7 +3,8 @@
 #  1. `ember serve` on its own socket, run and data directories and cgroup parent; every example
 #     deployed with `ember fn deploy` and invoked through each start path the host has: cold (a
 #     pre-made sandbox execs the function, its init runs), warm (the idle instance, frozen
-#     since its last invocation, is thawed) and zygote (forked from the function's template); `ember fn invoke --verbose`, `ls`, `invocations`,
+#     since its last invocation, is thawed), zygote (forked from the function's template) and
+#     restore (the template restored from its snapshot after a host restart); `ember fn invoke --verbose`, `ls`, `invocations`,
 #     `logs`, and the HTTP API with curl (if installed); then the host stops on SIGTERM.
 #  2. start latencies next to `crun run` / `runc run` of the same bundles: build/bench/bench-host
 #     with few rounds (EMBER_DEMO_ROUNDS, EMBER_DEMO_HEAVY_ROUNDS; `make bench` runs it in full).
@@ -87,21 +88,26 @@ inv() {
 }
 
 # --------------------------------------------------------------------------- the function host
+start_host() {
+	echo "\$ ember serve --socket $sock --run-dir $work/run --data-dir $work/data --cgroup-parent $serve_cg --capacity-mb 16384 &"
+	"$E" serve --socket "$sock" --run-dir "$work/run" --data-dir "$work/data" \
+		--cgroup-parent "$serve_cg" --capacity-mb 16384 >>"$work/serve.log" 2>&1 </dev/null &
+	host=$!
+	i=0
+	until [ -S "$sock" ]; do
+		if ! kill -0 "$host" 2>/dev/null || [ $i -ge 300 ]; then
+			echo "demo: ember serve did not come up; its log:" >&2
+			cat "$work/serve.log" >&2
+			exit 1
+		fi
+		i=$((i + 1))
+		sleep 0.1
+	done
+}
+
 say "the function host: ember serve with its own socket, directories and cgroup parent"
-echo "\$ ember serve --socket $sock --run-dir $work/run --data-dir $work/data --cgroup-parent $serve_cg --capacity-mb 16384 &"
-"$E" serve --socket "$sock" --run-dir "$work/run" --data-dir "$work/data" \
-	--cgroup-parent "$serve_cg" --capacity-mb 16384 >"$work/serve.log" 2>&1 </dev/null &
-host=$!
-i=0
-until [ -S "$sock" ]; do
-	if ! kill -0 "$host" 2>/dev/null || [ $i -ge 150 ]; then
-		echo "demo: ember serve did not come up; its log:" >&2
-		cat "$work/serve.log" >&2
-		exit 1
-	fi
-	i=$((i + 1))
-	sleep 0.1
-done
+: >"$work/serve.log"
+start_host
 sed 's/^/  serve: /' "$work/serve.log"
 echo "(every \`ember fn\` command below also gets --socket $sock)"
 
@@ -149,6 +155,20 @@ inv probe-python pid
 inv probe-python "write mine"
 printf '$ ember fn ls --json | template of probe-python\n'
 "$E" fn ls --json --socket "$sock" | python3 -c 'import json,sys; [print(" ", f["name"], f["template"]) for f in json.load(sys.stdin) if f["name"].startswith("probe-python")]'
+
+say "snapshots: the template's memory on disk; after a host restart the template is restored, not re-initialised"
+efn deploy init-heavy-c --bundle build/examples/init-heavy-c --memory 1769 --snapshot provisioned >/dev/null
+efn deploy init-heavy-python --bundle build/examples/init-heavy-python --memory 1769 --snapshot provisioned >/dev/null
+img=$(ls "$work"/data/snapshots/init-heavy-c-v*.img)
+printf '$ ember snapshot inspect %s | head -8\n' "$img"
+"$E" snapshot inspect "$img" | head -8
+echo "\$ kill -TERM $host   # the host stops; the deployed functions and their images stay"
+stop_host
+start_host
+echo "# the first invocation after the restart: its template is restored from the image (Ember-Start: restore)"
+inv init-heavy-c "1 2 3"
+inv init-heavy-python "1 2 3"
+inv init-heavy-python "1 2 3"
 
 say "what the host recorded: billing records (BPF) and the function's output"
 efn invocations init-heavy-c --limit 3

@@ -28,10 +28,15 @@
  * threads, each on its own connection (opened before the first invocation), after a warm-up that
  * gives every client an idle instance.
  *
+ * For init-heavy-c and init-heavy-python, restore rounds follow (snapshots, issue 8): the function
+ * is deployed once per restore mode (eager, mmap, lazy) with "snapshot": "provisioned" (the
+ * deploy dumps the template to an image); each round POSTs /restore (the template is replaced by
+ * one restored from the image) and times one invocation, which must be `restore`.
+ *
  * Goals checked at the end (medians): hello-c warm <= 300 us; hello-c cold >= 20x faster than
  * `crun run`; hello-python zygote <= 3 ms end to end; init-heavy-c and init-heavy-python zygote
  * start (Ember-Init-Ms) >= 100x faster than their cold start's (the end-to-end ratio is printed
- * next to it).
+ * next to it); init-heavy restore start (Ember-Init-Ms) >= 20x faster than cold.
  *
  * Every function gets 1,769 MB: one vCPU by the CPU-follows-memory policy (cgroups/policy.c), and
  * enough for init-heavy's 256 MB table. The peers' bundle is the example's config.json with the
@@ -88,6 +93,9 @@
 #define TPUT_WARMUP_MS      500
 
 enum peer { P_CRUN, P_RUNC, N_PEER };
+/* how a template is restored from its snapshot (the deploy's "restore") */
+enum restore_mode { R_EAGER, R_MMAP, R_LAZY, N_RESTORE };
+static const char *const restore_names[N_RESTORE] = { "eager", "mmap", "lazy" };
 
 
 struct fn_bench {
@@ -105,8 +113,12 @@ struct fn_bench {
 	/* zygote rounds: end to end, Ember-Init-Ms (the fork), the provisioned deploy, and the
 	 * template's init as GET reports it */
 	struct bench_samples zyg, zyg_ms, zyg_deploy_ms, tmpl_init_ms;
-	unsigned cold_fail, warm_fail, zyg_fail, peer_fail[N_PEER];
+	/* restore rounds (init-heavy only), per restore mode: end to end (POST restore + the
+	 * invocation), Ember-Init-Ms (template restore + fork), the template restore (restoreMs) */
+	struct bench_samples rst[N_RESTORE], rst_ms[N_RESTORE], rst_tmpl_ms[N_RESTORE];
+	unsigned cold_fail, warm_fail, zyg_fail, peer_fail[N_PEER], rst_fail[N_RESTORE];
 	char cold_msg[400], warm_msg[400], zyg_msg[400], peer_msg[N_PEER][400];
+	char rst_msg[N_RESTORE][400];
 	bool ran;
 };
 
@@ -400,12 +412,18 @@ static int request(struct hb *b, const char *method, const char *path, const voi
 	return 0;
 }
 
-/* PUT the function's spec; tmpl is its "template" setting ("off" or "provisioned"). */
-static int deploy(struct hb *b, struct fn_bench *f, const char *name, const char *tmpl, char *msg,
-		  size_t msglen)
+/* PUT the function's spec; tmpl is its "template" setting ("off" or "provisioned"); restore, if
+ * not NULL, adds "snapshot": "provisioned" with that "restore" mode. */
+static int deploy_x(struct hb *b, struct fn_bench *f, const char *name, const char *tmpl,
+		    const char *restore, char *msg, size_t msglen)
 {
 	json_t *j = json_pack("{s:s,s:i,s:s}", "bundle", f->bundle, "memoryMb",
 			      (json_int_t)MEMORY_MB, "template", tmpl);
+
+	if (restore) {
+		json_object_set_new(j, "snapshot", json_string("provisioned"));
+		json_object_set_new(j, "restore", json_string(restore));
+	}
 	char *body = json_dumps(j, JSON_COMPACT), path[128];
 	struct em_client_resp r;
 	int ret;
@@ -421,6 +439,12 @@ static int deploy(struct hb *b, struct fn_bench *f, const char *name, const char
 		ret = -1;
 	}
 	return ret;
+}
+
+static int deploy(struct hb *b, struct fn_bench *f, const char *name, const char *tmpl, char *msg,
+		  size_t msglen)
+{
+	return deploy_x(b, f, name, tmpl, NULL, msg, msglen);
 }
 
 static void remove_fn(struct hb *b, const char *name)
@@ -691,6 +715,79 @@ fail:
 	return false;
 }
 
+/* A restore start: POST /restore (the host retires the template and restores a new one from the
+ * version's image: restoreMs), wait for its fork slot, then one invocation, which must be
+ * `restore` (Ember-Init-Ms: the template's restore plus the fork). End to end is the POST plus
+ * the invocation: no template to an answer. The fork slot's wait is not timed (a pool refill). */
+static bool restore_round(struct hb *b, struct fn_bench *f, enum restore_mode m, int round,
+			  bool record)
+{
+	char msg[400], path[160];
+	struct em_client_resp r;
+	double t0, t_post, t, init = -1, tmpl_ms = -1;
+
+	snprintf(path, sizeof(path), "/v1/functions/%s-%s/restore", f->name, restore_names[m]);
+	t0 = bench_now_us();
+	if (request(b, "POST", path, NULL, 0, &r, msg, sizeof(msg)) < 0)
+		goto fail;
+	t_post = bench_now_us() - t0;
+	if (r.status != 200) {
+		snprintf(msg, sizeof(msg), "POST %s: HTTP %d: %.300s", path, r.status, r.body);
+		goto fail;
+	}
+	json_t *j = json_loadb(r.body, r.len, 0, NULL);
+	tmpl_ms = json_number_value(json_object_get(j, "restoreMs"));
+	json_decref(j);
+	snprintf(path, sizeof(path), "%s-%s", f->name, restore_names[m]);
+	if (!wait_pool_full(b, path, true, NULL, msg, sizeof(msg)))
+		goto fail;
+	t = invoke(f, b->c, path, "restore", &init, msg, sizeof(msg));
+	if (t < 0)
+		goto fail;
+	if (record) {
+		bench_add(&f->rst[m], t_post + t);
+		bench_add(&f->rst_tmpl_ms[m], tmpl_ms);
+		if (init >= 0)
+			bench_add(&f->rst_ms[m], init);
+	}
+	wait_pool_full(b, path, true, NULL, msg, sizeof(msg));
+	return true;
+fail:
+	if (!record || f->rst_fail[m]++ == 0)
+		snprintf(f->rst_msg[m], sizeof(f->rst_msg[m]), "%s round %d: %s", restore_names[m],
+			 round, msg);
+	return false;
+}
+
+/* Restore rounds of one function, each mode under a name of its own ("<fn>-eager", ...), deployed
+ * once with a provisioned snapshot (the image is dumped by the deploy). The first round of each
+ * mode is a warm-up (the lazy one records the working set its later restores prefetch). */
+static void bench_restores(struct hb *b, struct fn_bench *f)
+{
+	char msg[400], name[96];
+
+	for (int m = 0; m < N_RESTORE && !stop_now(); m++) {
+		snprintf(name, sizeof(name), "%s-%s", f->name, restore_names[m]);
+		if (deploy_x(b, f, name, "provisioned", restore_names[m], msg, sizeof(msg)) < 0) {
+			snprintf(f->rst_msg[m], sizeof(f->rst_msg[m]), "deploy: %s", msg);
+			f->rst_fail[m] = (unsigned)f->rounds;
+			continue;
+		}
+		restore_round(b, f, (enum restore_mode)m, -1, false);
+	}
+	for (int r = 0; r < f->rounds && !stop_now(); r++)
+		for (int k = 0; k < N_RESTORE && !stop_now(); k++) {
+			int m = (r + k) % N_RESTORE;
+
+			if (f->rst_fail[m] < (unsigned)f->rounds)
+				restore_round(b, f, (enum restore_mode)m, r, true);
+		}
+	for (int m = 0; m < N_RESTORE && !atomic_load(&host_hung); m++) {
+		snprintf(name, sizeof(name), "%s-%s", f->name, restore_names[m]);
+		remove_fn(b, name);
+	}
+}
+
 static void bench_fn(struct hb *b, struct fn_bench *f)
 {
 	char msg[400];
@@ -735,6 +832,8 @@ static void bench_fn(struct hb *b, struct fn_bench *f)
 	}
 	if (!atomic_load(&host_hung))
 		remove_fn(b, f->name);
+	if (f->heavy && !stop_now())
+		bench_restores(b, f);
 }
 
 /* ------------------------------------------------------------------ throughput */
@@ -914,6 +1013,24 @@ static void report_fn(struct hb *b, struct fn_bench *f)
 	bench_report(name, &f->init_ms, "ms");
 	snprintf(name, sizeof(name), "%s: ember zygote Ember-Init-Ms", f->name);
 	bench_report(name, &f->zyg_ms, "ms");
+	for (int m = 0; m < N_RESTORE; m++) {
+		if (!f->rst[m].n)
+			continue;
+		snprintf(name, sizeof(name), "%s: ember restore %s (POST restore + invoke)", f->name,
+			 restore_names[m]);
+		bench_report_vs(name, &f->rst[m], "us", "ember cold", &f->cold);
+		snprintf(name, sizeof(name), "%s: ember restore %s Ember-Init-Ms", f->name,
+			 restore_names[m]);
+		bench_report(name, &f->rst_ms[m], "ms");
+		snprintf(name, sizeof(name), "%s: ember restore %s template (restoreMs)", f->name,
+			 restore_names[m]);
+		bench_report(name, &f->rst_tmpl_ms[m], "ms");
+	}
+	for (int m = 0; m < N_RESTORE; m++)
+		if (f->rst_msg[m][0])
+			printf("# %s ember restore: first failure%s (%u/%d failed): %s\n", f->name,
+			       f->rst_fail[m] ? "" : " (warm-up only)", f->rst_fail[m], f->rounds,
+			       f->rst_msg[m]);
 	snprintf(name, sizeof(name), "%s: redeploy until parked (untimed)", f->name);
 	bench_report(name, &f->deploy_ms, "ms");
 	snprintf(name, sizeof(name), "%s: provisioned deploy (untimed)", f->name);
@@ -973,6 +1090,30 @@ static void summary(struct fn_bench *fns, size_t n)
 		print_ratio(runc, cold, 9);
 		print_ratio(cold, zyg, 11);
 		printf("\n");
+	}
+}
+
+/* The goal of the snapshots: init-heavy restore start >= 20x faster than its cold start. */
+static void restore_goals(struct fn_bench *fns, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct fn_bench *f = &fns[i];
+
+		if (!f->heavy || !f->init_ms.n)
+			continue;
+		for (int m = 0; m < N_RESTORE; m++) {
+			double cold = bench_median(&f->init_ms), rs = bench_median(&f->rst_ms[m]);
+			double r = rs > 0 ? cold / rs : 0;
+
+			if (!f->rst_ms[m].n)
+				continue;
+			printf("# goal: %s restore (%s) start >= 20x faster than its cold start "
+			       "(Ember-Init-Ms medians): %s (%.0fx: %.2f ms vs %.2f ms; template "
+			       "restore %.2f ms; end to end %.2f ms vs cold %.2f ms)\n", f->name,
+			       restore_names[m], r >= 20 ? "met" : "NOT met", r, rs, cold,
+			       bench_median(&f->rst_tmpl_ms[m]), bench_median(&f->rst[m]) / 1000,
+			       bench_median(&f->cold) / 1000);
+		}
 	}
 }
 
@@ -1152,6 +1293,9 @@ int main(void)
 		report_fn(&b, &fns[i]);
 		if (fns[i].cold_fail || fns[i].warm_fail || fns[i].zyg_fail || !fns[i].ran)
 			rc = 1;
+		for (int m = 0; m < N_RESTORE; m++)
+			if (fns[i].rst_fail[m])
+				rc = 1;
 	}
 
 	if (tput_ms && fns[0].ran && !stop_now()) {
@@ -1191,6 +1335,7 @@ int main(void)
 		       bench_median(&fns[0].cold) / 1000, bench_median(&fns[0].peer[P_CRUN]) / 1000);
 	}
 	zygote_goals(fns, n_fns);
+	restore_goals(fns, n_fns);
 
 cleanup:
 	if (watchdog_started) {
@@ -1226,6 +1371,11 @@ cleanup:
 		bench_free(&fns[i].zyg_ms);
 		bench_free(&fns[i].zyg_deploy_ms);
 		bench_free(&fns[i].tmpl_init_ms);
+		for (int m = 0; m < N_RESTORE; m++) {
+			bench_free(&fns[i].rst[m]);
+			bench_free(&fns[i].rst_ms[m]);
+			bench_free(&fns[i].rst_tmpl_ms[m]);
+		}
 		for (int p = 0; p < N_PEER; p++)
 			bench_free(&fns[i].peer[p]);
 	}
