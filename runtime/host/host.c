@@ -83,6 +83,8 @@ struct version {
 	/* its snapshot image (snapshot.h), when spec.snapshot is not "off" */
 	char snap_path[1200];
 	bool snap_exists;               /* the image is there: templates are restored from it */
+	bool snap_trusted;              /* this host wrote it, or restored it with its pages checked:
+					   later restores skip the page checksums */
 	bool tmpl_restoring;            /* tmpl_new is being restored from the image */
 	struct em_hsnap_stats snap_stats; /* the last dump */
 	struct em_err snap_err;         /* the last dump's or restore's failure */
@@ -393,6 +395,7 @@ static void *tmpl_init_main(void *arg)
 	pthread_mutex_lock(&h->lock);
 	if (sret == 0) {
 		v->snap_exists = true;
+		v->snap_trusted = true;
 		v->snap_stats = st;
 		em_info(h->log, "function %s version %u: snapshot %s: %.1f MB (%llu pages stored, "
 			"%llu zero, %llu untouched), dumped in %.1f ms", v->spec.name, v->version,
@@ -427,6 +430,7 @@ static void snapshot_refused_locked(struct em_host *h, struct version *v, const 
 	if (unlink(v->snap_path) < 0 && errno != ENOENT)
 		em_warn(h->log, "remove %s: %s", v->snap_path, strerror(errno));
 	v->snap_exists = false;
+	v->snap_trusted = false;
 	v->snap_err = *err;
 	v->snap_fail_gen++;
 }
@@ -460,6 +464,8 @@ static void tmpl_begin_locked(struct em_host *h, struct version *v)
 		.bridge = v->spec.network == EM_FN_NET_BRIDGE ? h->bridge : NULL,
 		.uid = TMPL_UID_BASE + (uid_t)seq, .netns_pool = h->pool_size ? h->pool_size : 1,
 		.image = v->snap_exists ? v->snap_path : NULL, .restore = v->spec.restore,
+		/* an image found on disk (a restart) has its pages checked once, as it is read */
+		.verify = !v->snap_trusted,
 	};
 	struct tmpl_job *j = calloc(1, sizeof(*j));
 	struct em_tmpl *t = NULL;
@@ -564,6 +570,8 @@ static void tmpl_end_locked(struct em_host *h, struct version *v)
 	} else if ((v->live || v->tmpl_wanted) && !h->stopping) {
 		v->tmpl = t;
 		v->tmpl_failures = 0;
+		if (em_tmpl_restored(t) && v->spec.restore == EM_FN_RESTORE_EAGER)
+			v->snap_trusted = true; /* its pages were checked as they were read */
 		/* the pool becomes fork slots: the cold sandboxes parked so far pay the init again */
 		while ((in = pop(&v->parked))) {
 			v->n_parked--;
@@ -833,6 +841,7 @@ static void drop_image_locked(struct em_host *h, struct version *v)
 	else if (errno != ENOENT)
 		em_warn(h->log, "remove %s: %s", v->snap_path, strerror(errno));
 	v->snap_exists = false;
+	v->snap_trusted = false;
 }
 
 /* Deploy with a given version number (restart: the persisted one) or the next one (0). */
@@ -1064,6 +1073,7 @@ int em_host_snapshot(struct em_host *h, const char *name, json_t **out, struct e
 	pthread_mutex_lock(&h->lock);
 	if (ret == 0) {
 		v->snap_exists = true;
+		v->snap_trusted = true;
 		v->snap_stats = st;
 		*out = json_pack("{s:s,s:i,s:s,s:I,s:I,s:I,s:I,s:f,s:f}", "function", name, "version",
 				 (json_int_t)v->version, "image", v->snap_path, "bytes",

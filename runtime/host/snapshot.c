@@ -139,7 +139,7 @@ static int add_arg(struct em_hsnap_restore *r, const char *a)
 	return 0;
 }
 
-int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode,
+int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode, bool verify,
 			     struct em_hsnap_restore *r, struct em_err *err)
 {
 	struct em_snap_image *img = NULL;
@@ -184,7 +184,8 @@ int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode,
 	    add_arg(r, mode_arg) < 0 ||
 	    /* its phase times go to the template's log: `ember serve --debug` shows them */
 	    add_arg(r, "--timing") < 0 ||
-	    (mode == EM_FN_RESTORE_LAZY && add_arg(r, "--uffd-dev-fd=6") < 0)) {
+	    (mode == EM_FN_RESTORE_LAZY && add_arg(r, "--uffd-dev-fd=6") < 0) ||
+	    (verify && mode == EM_FN_RESTORE_EAGER && add_arg(r, "--verify") < 0)) {
 		ret = em_err_set(err, ENOMEM, "restore from %s", image);
 		goto fail;
 	}
@@ -215,11 +216,11 @@ struct em_hsnap_lazy {
 	struct em_snap_lazy *srv;
 };
 
-int em_hsnap_lazy_start(const char *image, int uffd, struct em_hsnap_lazy **out,
+int em_hsnap_lazy_start(const char *image, int uffd, bool verify, struct em_hsnap_lazy **out,
 			struct em_err *err)
 {
 	struct em_hsnap_lazy *l = calloc(1, sizeof(*l));
-	struct em_snap_lazy_opts o = { .ws = EM_SNAP_WS_AUTO };
+	struct em_snap_lazy_opts o = { .ws = EM_SNAP_WS_AUTO, .verify = verify };
 	int fd, ret;
 
 	*out = NULL;

@@ -13,6 +13,7 @@
 #ifndef EMBER_RUNTIME_HOST_SNAPSHOT_H
 #define EMBER_RUNTIME_HOST_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,8 +50,10 @@ struct em_hsnap_restore {
 };
 
 /* Check the image (header, metadata, taken on this kernel) and open what the sandbox needs. A
- * refused image is -ESTALE/-EBADMSG/... with the failed check in err: nothing was made. */
-int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode,
+ * refused image is -ESTALE/-EBADMSG/... with the failed check in err: nothing was made. verify:
+ * the restorer checks every page's checksum as it reads it (eager; a lazy restore's server does,
+ * em_hsnap_lazy_start; a private mapping cannot). */
+int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode, bool verify,
 			     struct em_hsnap_restore *r, struct em_err *err);
 void em_hsnap_restore_release(struct em_hsnap_restore *r);
 
@@ -58,7 +61,7 @@ void em_hsnap_restore_release(struct em_hsnap_restore *r);
  * prefetching the working set recorded on an earlier restore and recording it on the first one.
  * uffd is duplicated. Stop once the template's process is gone (NULL is fine). */
 struct em_hsnap_lazy;
-int em_hsnap_lazy_start(const char *image, int uffd, struct em_hsnap_lazy **out,
+int em_hsnap_lazy_start(const char *image, int uffd, bool verify, struct em_hsnap_lazy **out,
 			struct em_err *err);
 /* Record the working set served so far (<image>.ws), for the next restore to prefetch: the host
  * calls it once the first instance of the restored template has answered. 0 when the server

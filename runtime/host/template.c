@@ -42,6 +42,7 @@ struct em_tmpl {
 	bool restored;
 	bool restore_claimed;           /* the first fork reported "restore" (atomic) */
 	enum em_fn_restore restore;
+	bool verify;
 	char image[4096];
 	struct em_hsnap_lazy *lazy;     /* lazy restores: the server of its page faults */
 };
@@ -105,7 +106,7 @@ static int restore_park(struct em_tmpl *t, const struct em_tmpl_cfg *cfg, uint64
 	struct em_hsnap_restore r;
 	int ret;
 
-	ret = em_hsnap_restore_prepare(cfg->image, cfg->restore, &r, err);
+	ret = em_hsnap_restore_prepare(cfg->image, cfg->restore, cfg->verify, &r, err);
 	if (ret < 0)
 		return em_err_prefix(err, "template %s: ", t->dir_path);
 	oci_strv_free(&t->oci.process.args);
@@ -122,6 +123,7 @@ static int restore_park(struct em_tmpl *t, const struct em_tmpl_cfg *cfg, uint64
 		return ret;
 	t->restored = true;
 	t->restore = cfg->restore;
+	t->verify = cfg->verify;
 	snprintf(t->image, sizeof(t->image), "%s", cfg->image);
 	return 0;
 }
@@ -193,7 +195,7 @@ static int serve_uffd(void *arg, int uffd, struct em_err *err)
 	if (t->restore != EM_FN_RESTORE_LAZY)
 		return em_err_msg(err, EPROTO, "a %s restore sent a userfaultfd",
 				  em_fn_restore_name(t->restore));
-	return em_hsnap_lazy_start(t->image, uffd, &t->lazy, err);
+	return em_hsnap_lazy_start(t->image, uffd, t->verify, &t->lazy, err);
 }
 
 int em_tmpl_init(struct em_tmpl *t, uint32_t timeout_ms, struct em_err *err)

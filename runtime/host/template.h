@@ -48,6 +48,7 @@ struct em_tmpl_cfg {
 	const char *image;                     /* restore it from this snapshot image instead of
 						  running the init (snapshot.h); NULL: init */
 	enum em_fn_restore restore;            /* how (fnspec.h) */
+	bool verify;                           /* check every page's checksum (eager, lazy) */
 };
 
 /* Making a template is three steps, because the init can take seconds and the host's spawner
