@@ -200,7 +200,10 @@ static int restore_roundtrip(const char *fn, const char *example_name, unsigned 
 	pid = tmpl(fn, &restored);
 	cr_assert_gt(pid, 0, "no template after the restore");
 	cr_expect(restored, "the template was not restored from the image");
+	/* billed like any instance: the record of the restore's invocation has its time and CPU */
 	cr_expect_str_eq(last_record(fn, "start"), "restore");
+	cr_expect_gt(atof(last_record(fn, "billedMs")), 0.0, "billedMs %s",
+		     last_record(fn, "billedMs"));
 	*answer = a.body;
 	free(b.body);
 	return pid;

@@ -715,9 +715,10 @@ fail:
 	return false;
 }
 
-/* A restore start: POST /restore (the host retires the template and restores a new one from the
- * version's image: restoreMs), wait for its fork slot, then one invocation, which must be
- * `restore` (Ember-Init-Ms: the template's restore plus the fork). End to end is the POST plus
+/* A restore start: a new version deployed with a provisioned snapshot (untimed: the init and the
+ * dump), then POST /restore (the host retires that template and restores a new one from the
+ * image, in the page cache now: restoreMs), wait for its fork slot, then one invocation, which must
+ * be `restore` (Ember-Init-Ms: the template's restore plus the fork). End to end is the POST plus
  * the invocation: no template to an answer. The fork slot's wait is not timed (a pool refill). */
 static bool restore_round(struct hb *b, struct fn_bench *f, enum restore_mode m, int round,
 			  bool record)
@@ -726,6 +727,11 @@ static bool restore_round(struct hb *b, struct fn_bench *f, enum restore_mode m,
 	struct em_client_resp r;
 	double t0, t_post, t, init = -1, tmpl_ms = -1;
 
+	/* untimed: a new version (no idle instance to answer instead), its template made by the
+	 * init and dumped to the version's image by the deploy */
+	snprintf(path, sizeof(path), "%s-%s", f->name, restore_names[m]);
+	if (deploy_x(b, f, path, "provisioned", restore_names[m], msg, sizeof(msg)) < 0)
+		goto fail;
 	snprintf(path, sizeof(path), "/v1/functions/%s-%s/restore", f->name, restore_names[m]);
 	t0 = bench_now_us();
 	if (request(b, "POST", path, NULL, 0, &r, msg, sizeof(msg)) < 0)
@@ -759,29 +765,18 @@ fail:
 	return false;
 }
 
-/* Restore rounds of one function, each mode under a name of its own ("<fn>-eager", ...), deployed
- * once with a provisioned snapshot (the image is dumped by the deploy). The first round of each
- * mode is a warm-up (the lazy one records the working set its later restores prefetch). */
+/* Restore rounds of one function, each mode under a name of its own ("<fn>-eager", ...). The
+ * first round of each mode is a warm-up. Each round's image is a new version's: the lazy mode's
+ * working set is not recorded yet (its prefetch is measured by bench-snapshot). */
 static void bench_restores(struct hb *b, struct fn_bench *f)
 {
-	char msg[400], name[96];
+	char name[96];
 
-	for (int m = 0; m < N_RESTORE && !stop_now(); m++) {
-		snprintf(name, sizeof(name), "%s-%s", f->name, restore_names[m]);
-		if (deploy_x(b, f, name, "provisioned", restore_names[m], msg, sizeof(msg)) < 0) {
-			snprintf(f->rst_msg[m], sizeof(f->rst_msg[m]), "deploy: %s", msg);
-			f->rst_fail[m] = (unsigned)f->rounds;
-			continue;
-		}
+	for (int m = 0; m < N_RESTORE && !stop_now(); m++)
 		restore_round(b, f, (enum restore_mode)m, -1, false);
-	}
 	for (int r = 0; r < f->rounds && !stop_now(); r++)
-		for (int k = 0; k < N_RESTORE && !stop_now(); k++) {
-			int m = (r + k) % N_RESTORE;
-
-			if (f->rst_fail[m] < (unsigned)f->rounds)
-				restore_round(b, f, (enum restore_mode)m, r, true);
-		}
+		for (int k = 0; k < N_RESTORE && !stop_now(); k++)
+			restore_round(b, f, (enum restore_mode)((r + k) % N_RESTORE), r, true);
 	for (int m = 0; m < N_RESTORE && !atomic_load(&host_hung); m++) {
 		snprintf(name, sizeof(name), "%s-%s", f->name, restore_names[m]);
 		remove_fn(b, name);
