@@ -21,7 +21,7 @@ EMBER_ZYGOTE_SO := $(BUILD)/lib/libember_zygote.so
 all: $(EMBER_ZYGOTE_SO)
 # It holds the snapshot handler too (ember_snap.c), which ember_zygote_serve calls.
 $(EMBER_ZYGOTE_SO): sdk/c/ember_zygote.c sdk/c/ember_zygote.h sdk/c/ember_snap.c sdk/c/ember_snap.h \
-		sdk/c/ember_proto.h
+		sdk/c/ember_proto.h sdk/c/ember_wire.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@ (shared)")
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fPIC -shared -o $@ sdk/c/ember_zygote.c \

@@ -6,6 +6,7 @@
 #include "snapshot/dump.h"
 #include "common/cleanup.h"
 #include "common/err.h"
+#include "common/fs.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -96,45 +97,6 @@ static int parse_maps(const char *what, const char *text, size_t len, struct vma
 	return 0;
 }
 
-static int read_text(const char *path, char **out, size_t *len, struct em_err *err)
-{
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t cap = 1 << 16, n = 0;
-	char *buf;
-
-	if (fd < 0)
-		return em_err_set(err, errno, "open %s", path);
-	buf = malloc(cap);
-	if (!buf)
-		return em_err_set(err, ENOMEM, "read %s", path);
-	for (;;) {
-		if (n + 4096 > cap) {
-			char *b = realloc(buf, cap * 2);
-			if (!b) {
-				free(buf);
-				return em_err_set(err, ENOMEM, "read %s", path);
-			}
-			buf = b;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			return em_err_set(err, e, "read %s", path);
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
 /* AnonHugePages of each mapping, from /proc/PID/smaps, into the matching vma of m. */
 static int read_thp(pid_t pid, struct vmas *m, struct em_err *err)
 {
@@ -144,7 +106,7 @@ static int read_thp(pid_t pid, struct vmas *m, struct em_err *err)
 	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	ret = read_text(path, &text, &len, err);
+	ret = em_read_file_at(AT_FDCWD, path, &text, &len, err);
 	if (ret < 0)
 		return ret;
 	struct vma *cur = NULL;
@@ -343,7 +305,7 @@ static int dump_mm(pid_t pid, struct em_snap_mm *mm, struct em_err *err)
 	int ret;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	ret = read_text(path, &text, &len, err);
+	ret = em_read_file_at(AT_FDCWD, path, &text, &len, err);
 	if (ret < 0)
 		return ret;
 	char *p = strrchr(text, ')');
@@ -605,7 +567,7 @@ int em_snap_dump(const struct em_snap_dump_in *in, const char *path,
 		host_maps = NULL;
 		vmas_free(&hv);
 		hv = (struct vmas){ 0 };
-		ret = read_text(p, &host_maps, &len, err);
+		ret = em_read_file_at(AT_FDCWD, p, &host_maps, &len, err);
 		if (ret == 0)
 			ret = parse_maps(p, host_maps, len, &hv, err);
 		if (ret < 0 || hv.n == tv.n || tries == 200)

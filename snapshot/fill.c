@@ -68,25 +68,10 @@ static const char *region_desc(const struct em_snap_image *img, uint32_t i, char
 	return buf;
 }
 
-/* The image's path, for messages: the reader keeps it private, /proc has it. */
-static const char *image_path(const struct em_snap_image *img, char *buf, size_t cap)
-{
-	char link[64];
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", em_snap_fd(img));
-	ssize_t n = readlink(link, buf, cap - 1);
-	if (n < 0)
-		snprintf(buf, cap, "(fd %d)", em_snap_fd(img));
-	else
-		buf[n] = '\0';
-	return buf;
-}
-
 static int filler_init(struct filler *f, struct em_snap_image *img,
 		       const struct em_snap_fill_opts *o, struct em_snap_fill_stats *st,
 		       struct em_err *err)
 {
-	char p[4096];
 	int ret;
 
 	memset(f, 0, sizeof(*f));
@@ -128,7 +113,7 @@ static int filler_init(struct filler *f, struct em_snap_image *img,
 		}
 		if (f->direct_fd < 0)
 			return em_err_set(err, errno, "snapshot image %s: open with O_DIRECT",
-					  image_path(img, p, sizeof(p)));
+					  em_snap_path(img));
 		f->fd = f->direct_fd;
 	}
 chunks:
@@ -202,19 +187,19 @@ static int complete(struct filler *f, uint32_t region, struct io_uring_cqe *cqe,
 {
 	struct chunk *c = io_uring_cqe_get_data(cqe);
 	int res = cqe->res;
-	char d[160], p[4096];
+	char d[160];
 
 	io_uring_cqe_seen(&f->ring, cqe);
 	f->inflight--;
 	if (res < 0)
 		return em_err_set(err, -res, "snapshot image %s: %s: read of %zu bytes at image offset "
-				  "%#" PRIx64 "%s", image_path(f->img, p, sizeof(p)),
+				  "%#" PRIx64 "%s", em_snap_path(f->img),
 				  region_desc(f->img, region, d, sizeof(d)), c->len - c->done,
 				  c->off + c->done, f->o.direct ? " (O_DIRECT)" : "");
 	if (res == 0)
 		return em_err_msg(err, ENODATA, "snapshot image %s: %s: read of %zu bytes at image "
 				  "offset %#" PRIx64 ": the file ends inside its page data (truncated "
-				  "after open?)", image_path(f->img, p, sizeof(p)),
+				  "after open?)", em_snap_path(f->img),
 				  region_desc(f->img, region, d, sizeof(d)), c->len - c->done,
 				  c->off + c->done);
 	f->st->bytes_read += (uint64_t)res;

@@ -234,6 +234,8 @@ void em_snap_close(struct em_snap_image *img);
 
 const struct em_snap_header *em_snap_header(const struct em_snap_image *img);
 const struct em_snap_meta *em_snap_meta(const struct em_snap_image *img);
+/* The path (or name) it was opened with, for messages. */
+const char *em_snap_path(const struct em_snap_image *img);
 /* The image's open fd (O_RDONLY, buffered); a restorer reading with O_DIRECT opens its own. */
 int em_snap_fd(const struct em_snap_image *img);
 
@@ -284,6 +286,10 @@ int em_snap_build_id(const char *elf_path, uint8_t *out, size_t cap, size_t *len
 		     struct em_err *err);
 /* uname -r */
 int em_snap_kernel_release(char *buf, size_t cap, struct em_err *err);
+
+/* pread exactly len bytes at off (EINTR and short reads retried): 0, -ENODATA if the file ends
+ * first, or -errno. */
+int em_snap_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
 /* CRC32C (Castagnoli) of len bytes, continuing from crc (0 to start): SSE4.2 when the CPU has it. */
 uint32_t em_snap_crc32c(uint32_t crc, const void *buf, size_t len);

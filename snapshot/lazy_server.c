@@ -860,19 +860,6 @@ static int uffd_features(int uffd, uint64_t *features, struct em_err *err)
 	return 0;
 }
 
-static const char *image_path(const struct em_snap_image *img, char *buf, size_t cap)
-{
-	char link[64];
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", em_snap_fd(img));
-	ssize_t n = readlink(link, buf, cap - 1);
-	if (n < 0)
-		snprintf(buf, cap, "(fd %d)", em_snap_fd(img));
-	else
-		buf[n] = '\0';
-	return buf;
-}
-
 static void lazy_free(struct em_snap_lazy *s)
 {
 	for (uint32_t i = 0; i < s->nr_procs; i++)
@@ -893,7 +880,6 @@ int em_snap_lazy_start(struct em_snap_image *img, int uffd, const struct em_snap
 		       struct em_snap_lazy **out, struct em_err *err)
 {
 	struct em_snap_lazy *s = calloc(1, sizeof(*s));
-	char p[4096];
 	int ret;
 
 	*out = NULL;
@@ -955,7 +941,7 @@ int em_snap_lazy_start(struct em_snap_image *img, int uffd, const struct em_snap
 			snprintf(s->ws_path, sizeof(s->ws_path), "%s", s->o.ws_path);
 		else
 			snprintf(s->ws_path, sizeof(s->ws_path), "%s.ws",
-				 image_path(img, p, sizeof(p)));
+				 em_snap_path(img));
 	}
 	if (s->o.ws == EM_SNAP_WS_PREFETCH || s->o.ws == EM_SNAP_WS_AUTO) {
 		struct em_err e = { 0 };

@@ -52,24 +52,9 @@ static inline uint32_t region_pages(const struct em_snap_region *r)
 	return (uint32_t)((r->end - r->start) / PAGE);
 }
 
+/* one implementation for the whole area: the reader's */
 static inline int pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ENODATA;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return em_snap_pread_full(fd, buf, len, off);
 }
 #endif

@@ -34,8 +34,7 @@ struct em_snap_image {
 	const char *strings;
 };
 
-/* pread exactly len bytes; -ENODATA if the file ends first */
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+int em_snap_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	char *p = buf;
 
@@ -305,7 +304,7 @@ static int open_image(struct em_snap_image *img, const struct em_snap_expect *ex
 		return em_err_msg(err, EINVAL, "not a regular file");
 
 	size_t got = (uint64_t)st.st_size < sizeof(img->hdr) ? (size_t)st.st_size : sizeof(img->hdr);
-	ret = pread_full(img->fd, &img->hdr, got, 0);
+	ret = em_snap_pread_full(img->fd, &img->hdr, got, 0);
 	if (ret < 0)
 		return em_err_set(err, ret, "read the header");
 	ret = check_header(&img->hdr, got, (uint64_t)st.st_size, err);
@@ -315,7 +314,7 @@ static int open_image(struct em_snap_image *img, const struct em_snap_expect *ex
 	img->meta = malloc(img->hdr.meta_size);
 	if (!img->meta)
 		return em_err_set(err, ENOMEM, "metadata of %" PRIu64 " bytes", img->hdr.meta_size);
-	ret = pread_full(img->fd, img->meta, img->hdr.meta_size, img->hdr.meta_off);
+	ret = em_snap_pread_full(img->fd, img->meta, img->hdr.meta_size, img->hdr.meta_off);
 	if (ret == -ENODATA)
 		return em_err_msg(err, EINVAL, "truncated image: the file ends inside its metadata");
 	if (ret < 0)
@@ -391,6 +390,11 @@ const struct em_snap_header *em_snap_header(const struct em_snap_image *img)
 const struct em_snap_meta *em_snap_meta(const struct em_snap_image *img)
 {
 	return img->m;
+}
+
+const char *em_snap_path(const struct em_snap_image *img)
+{
+	return img->path;
 }
 
 int em_snap_fd(const struct em_snap_image *img)
@@ -537,7 +541,7 @@ int em_snap_verify_data(const struct em_snap_image *img, struct em_err *err)
 		while (em_snap_next_run(img, i, &pos, VERIFY_CHUNK, &run)) {
 			if (run.state != EM_SNAP_STORED)
 				continue;
-			ret = pread_full(img->fd, buf, run.len, run.file_off);
+			ret = em_snap_pread_full(img->fd, buf, run.len, run.file_off);
 			if (ret < 0) {
 				char d[160];
 

@@ -7,6 +7,7 @@
  * init error, the reusable buffers) per process. */
 #include "ember_fn.h"
 #include "ember_proto.h"
+#include "ember_wire.h"
 #include "ember_snap.h"
 #include "ember_zygote.h"
 #include "fn_json.h"
@@ -195,12 +196,6 @@ static uint64_t le64(const unsigned char *p)
 	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Read exactly len bytes. CH_EOF if the channel ended before the first byte (*got = 0) or in the
  * middle (*got = what arrived). A reset connection is the host going away, as EOF is. */
 static int read_full(struct channel *ch, void *p, size_t len, size_t *got)
@@ -239,11 +234,7 @@ static int send_frame(struct channel *ch, uint16_t type, uint64_t id, const void
 	};
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
 
-	put_le(hdr, EMBER_PROTO_MAGIC, 4);
-	put_le(hdr + 4, EMBER_PROTO_VERSION, 2);
-	put_le(hdr + 6, type, 2);
-	put_le(hdr + 8, id, 8);
-	put_le(hdr + 16, len, 8);
+	ember_frame_hdr(hdr, type, id, len);
 	while (msg.msg_iovlen) {
 		ssize_t n = ch->is_socket ? sendmsg(ch->fd, &msg, MSG_NOSIGNAL)
 					  : writev(ch->fd, msg.msg_iov, (int)msg.msg_iovlen);

@@ -11,6 +11,7 @@
 #endif
 #include "ember_snap.h"
 #include "ember_proto.h"
+#include "ember_wire.h"
 
 #include <asm/prctl.h>
 #include <errno.h>
@@ -69,21 +70,6 @@ __asm__(".text\n\t"
 
 /* ------------------------------------------------------------------ small raw helpers */
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Decimal, into p (at least 21 bytes); returns the length. */
 static size_t fmt_u64(char *p, uint64_t v)
 {
@@ -121,33 +107,6 @@ static int send_iov(int fd, struct iovec *iov, int n)
 			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + w;
 			m.msg_iov->iov_len -= (size_t)w;
 		}
-	}
-	return 0;
-}
-
-static void frame_hdr(unsigned char *h, uint16_t type, uint64_t id, uint64_t len)
-{
-	put_le(h, EMBER_PROTO_MAGIC, 4);
-	put_le(h + 4, EMBER_PROTO_VERSION, 2);
-	put_le(h + 6, type, 2);
-	put_le(h + 8, id, 8);
-	put_le(h + 16, len, 8);
-}
-
-/* Read exactly n bytes: 0, -EPIPE at EOF, -errno. */
-static int read_exact(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
-
-		if (r > 0)
-			got += (size_t)r;
-		else if (r == 0 || errno == ECONNRESET)
-			return -EPIPE;
-		else if (errno != EINTR)
-			return -errno;
 	}
 	return 0;
 }
@@ -512,7 +471,7 @@ static int refuse(int chan, uint64_t id, struct ember_snap_state *st, int e, cha
 	st->error = e;
 	st->maps_len = (uint32_t)l;
 	st->fds_len = st->exe_len = 0;
-	frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(*st) + l);
+	ember_frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(*st) + l);
 	int r = send_iov(chan, iov, 3);
 	if (r < 0)
 		snprintf(why, cap, "send SNAPSHOT_STATE (refused, %s) on fd %d: %s", strerror(e),
@@ -525,27 +484,27 @@ static int wait_done(int chan, uint64_t id, char *why, size_t cap)
 {
 	unsigned char h[EMBER_PROTO_HDR_LEN], skip[256];
 	uint64_t len;
-	int r = read_exact(chan, h, sizeof(h));
+	int r = ember_read_exact(chan, h, sizeof(h));
 
 	if (r < 0) {
 		snprintf(why, cap, "wait for SNAPSHOT_DONE on fd %d: %s", chan,
 			 r == -EPIPE ? "the channel ended" : strerror(-r));
 		return r;
 	}
-	len = get_le(h + 16, 8);
-	if (get_le(h, 4) != EMBER_PROTO_MAGIC || get_le(h + 4, 2) != EMBER_PROTO_VERSION ||
-	    get_le(h + 6, 2) != EMBER_SNAPSHOT_DONE || get_le(h + 8, 8) != id ||
+	len = ember_get_le(h + 16, 8);
+	if (ember_get_le(h, 4) != EMBER_PROTO_MAGIC || ember_get_le(h + 4, 2) != EMBER_PROTO_VERSION ||
+	    ember_get_le(h + 6, 2) != EMBER_SNAPSHOT_DONE || ember_get_le(h + 8, 8) != id ||
 	    len > EMBER_PROTO_MAX_PAYLOAD) {
 		snprintf(why, cap, "expected SNAPSHOT_DONE %llu on fd %d, got frame type %llu id %llu "
 			 "(magic %#010llx, %llu bytes)", (unsigned long long)id, chan,
-			 (unsigned long long)get_le(h + 6, 2), (unsigned long long)get_le(h + 8, 8),
-			 (unsigned long long)get_le(h, 4), (unsigned long long)len);
+			 (unsigned long long)ember_get_le(h + 6, 2), (unsigned long long)ember_get_le(h + 8, 8),
+			 (unsigned long long)ember_get_le(h, 4), (unsigned long long)len);
 		return -EPROTO;
 	}
 	while (len) { /* the status is informative */
 		size_t n = len < sizeof(skip) ? (size_t)len : sizeof(skip);
 
-		r = read_exact(chan, skip, n);
+		r = ember_read_exact(chan, skip, n);
 		if (r < 0) {
 			snprintf(why, cap, "read SNAPSHOT_DONE's payload on fd %d: %s", chan,
 				 r == -EPIPE ? "the channel ended" : strerror(-r));
@@ -602,7 +561,7 @@ int ember_snap_handle(int chan, uint64_t id, char *why, size_t why_cap)
 	st.exe_len = lens[2];
 
 	struct iovec iov[2] = { { h, sizeof(h) }, { &st, sizeof(st) } };
-	frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(st) + (uint64_t)lens[0] + lens[1] + lens[2]);
+	ember_frame_hdr(h, EMBER_SNAPSHOT_STATE, id, sizeof(st) + (uint64_t)lens[0] + lens[1] + lens[2]);
 	r = send_iov(chan, iov, 2);
 	if (r == 0)
 		r = send_texts(chan, lens, why, why_cap);

@@ -4,6 +4,7 @@
 #endif
 #include "ember_zygote.h"
 #include "ember_proto.h"
+#include "ember_wire.h"
 #include "ember_snap.h"
 
 #include <errno.h>
@@ -31,21 +32,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int send_all(int fd, const void *p, size_t len)
 {
 	while (len) {
@@ -65,11 +51,7 @@ static int send_frame(int fd, uint16_t type, uint64_t id, const void *payload, s
 {
 	unsigned char hdr[EMBER_PROTO_HDR_LEN];
 
-	put_le(hdr, EMBER_PROTO_MAGIC, 4);
-	put_le(hdr + 4, EMBER_PROTO_VERSION, 2);
-	put_le(hdr + 6, type, 2);
-	put_le(hdr + 8, id, 8);
-	put_le(hdr + 16, len, 8);
+	ember_frame_hdr(hdr, type, id, len);
 	if (send_all(fd, hdr, sizeof(hdr)) < 0)
 		return -1;
 	return len ? send_all(fd, payload, len) : 0;
@@ -83,7 +65,7 @@ static int send_forked(int chan, uint64_t id, int e, const char *msg)
 
 	if (n > sizeof(buf) - 4)
 		n = sizeof(buf) - 4;
-	put_le((unsigned char *)buf, (uint32_t)e, 4);
+	ember_put_le((unsigned char *)buf, (uint32_t)e, 4);
 	memcpy(buf + 4, msg, n);
 	return send_frame(chan, EMBER_FORKED, id, buf, n + 4);
 }
@@ -306,9 +288,9 @@ static int read_request(int chan, uint64_t len, struct ember_fork_req *req, char
 		}
 		got += (size_t)n;
 	}
-	req->tmp_mb = (uint32_t)get_le(buf, 4);
-	req->paths_len = (uint32_t)get_le(buf + 4, 4);
-	req->keep_caps = get_le(buf + 8, 8);
+	req->tmp_mb = (uint32_t)ember_get_le(buf, 4);
+	req->paths_len = (uint32_t)ember_get_le(buf + 4, 4);
+	req->keep_caps = ember_get_le(buf + 8, 8);
 	if (req->paths_len != len - sizeof(*req) || nfds < EMBER_FORK_FD_CGROUP) {
 		free(buf);
 		snprintf(why, cap, "FORK request: %d fds, paths of %u bytes in %llu", nfds,
@@ -386,43 +368,25 @@ fail:
 	return e;
 }
 
-/* Read exactly n bytes: 0, -EPIPE at EOF (before or inside), -errno. */
-static int read_exact(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
-
-		if (r > 0)
-			got += (size_t)r;
-		else if (r == 0 || errno == ECONNRESET)
-			return -EPIPE;
-		else if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
-}
-
 int ember_zygote_serve(int chan, uint16_t *type, uint64_t *id, uint64_t *len, char *why,
 		       size_t why_cap)
 {
 	for (;;) {
 		unsigned char h[EMBER_PROTO_HDR_LEN];
-		int r = read_exact(chan, h, sizeof(h));
+		int r = ember_read_exact(chan, h, sizeof(h));
 
 		why[0] = '\0';
 		if (r < 0)
 			return r;
-		if (get_le(h, 4) != EMBER_PROTO_MAGIC || get_le(h + 4, 2) != EMBER_PROTO_VERSION ||
-		    get_le(h + 16, 8) > EMBER_PROTO_MAX_PAYLOAD) {
+		if (ember_get_le(h, 4) != EMBER_PROTO_MAGIC || ember_get_le(h + 4, 2) != EMBER_PROTO_VERSION ||
+		    ember_get_le(h + 16, 8) > EMBER_PROTO_MAX_PAYLOAD) {
 			snprintf(why, why_cap, "bad frame header (magic %#010llx, version %llu)",
-				 (unsigned long long)get_le(h, 4), (unsigned long long)get_le(h + 4, 2));
+				 (unsigned long long)ember_get_le(h, 4), (unsigned long long)ember_get_le(h + 4, 2));
 			return -EPROTO;
 		}
-		*type = (uint16_t)get_le(h + 6, 2);
-		*id = get_le(h + 8, 8);
-		*len = get_le(h + 16, 8);
+		*type = (uint16_t)ember_get_le(h + 6, 2);
+		*id = ember_get_le(h + 8, 8);
+		*len = ember_get_le(h + 16, 8);
 		if (*type == EMBER_SNAPSHOT) {
 			if (*len) {
 				snprintf(why, why_cap, "SNAPSHOT %llu has a %llu byte payload "
