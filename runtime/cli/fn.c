@@ -724,7 +724,7 @@ static const struct {
 	{ "deploy", "NAME (--bundle DIR | --rootfs DIR -- CMD [ARG...]) [--memory MB] "
 		    "[--timeout MS] [--concurrency N] [--tmp-mb N] [--network none|bridge] "
 		    "[--template auto|provisioned|off] [--snapshot off|auto|provisioned] "
-		    "[--restore eager|mmap|lazy] "
+		    "[--restore mmap|eager|lazy] "
 		    "[--env K=V]...", fn_deploy },
 	{ "invoke", "NAME [DATA|-] [--verbose]", fn_invoke },
 	{ "ls", "[--json]", fn_ls },

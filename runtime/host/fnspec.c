@@ -324,7 +324,7 @@ static int parse(const char *name, const json_t *body, struct em_fn_spec *spec,
 	}
 	size_t i;
 	static const char *const snap_names[] = { "off", "auto", "provisioned" };
-	static const char *const restore_names[] = { "eager", "mmap", "lazy" };
+	static const char *const restore_names[] = { "mmap", "eager", "lazy" }; /* enum order */
 	ret = parse_enum(body, "snapshot", snap_names, EM_ARRAY_SIZE(snap_names), &i, err);
 	if (ret < 0)
 		return ret;
@@ -463,5 +463,5 @@ const char *em_fn_snapshot_name(enum em_fn_snapshot s)
 
 const char *em_fn_restore_name(enum em_fn_restore r)
 {
-	return r == EM_FN_RESTORE_LAZY ? "lazy" : r == EM_FN_RESTORE_MMAP ? "mmap" : "eager";
+	return r == EM_FN_RESTORE_LAZY ? "lazy" : r == EM_FN_RESTORE_EAGER ? "eager" : "mmap";
 }

@@ -35,12 +35,12 @@ const char *em_fn_template_name(enum em_fn_template t);
 enum em_fn_snapshot { EM_FN_SNAP_OFF = 0, EM_FN_SNAP_AUTO, EM_FN_SNAP_PROVISIONED };
 const char *em_fn_snapshot_name(enum em_fn_snapshot s);
 
-/* How a template is restored from its image (snapshot/restorer.h): "eager" (the default) reads it
- * all with io_uring into transparent huge pages before the template resumes; "mmap" maps the
- * image's pages privately (page cache, copy on write, faults on first touch); "lazy" registers the
+/* How a template is restored from its image (snapshot/restorer.h): "mmap" (the default) maps the
+ * image's pages privately (page cache, copy on write, faults on first touch); "eager" reads it all
+ * with io_uring into transparent huge pages before the template resumes; "lazy" registers the
  * memory with userfaultfd and the host serves faults, prefetching the working set recorded on the
  * first restore. README.md, "Snapshots", has the measurements behind the default. */
-enum em_fn_restore { EM_FN_RESTORE_EAGER = 0, EM_FN_RESTORE_MMAP, EM_FN_RESTORE_LAZY };
+enum em_fn_restore { EM_FN_RESTORE_MMAP = 0, EM_FN_RESTORE_EAGER, EM_FN_RESTORE_LAZY };
 const char *em_fn_restore_name(enum em_fn_restore r);
 
 struct em_fn_spec {
@@ -66,7 +66,7 @@ struct em_fn_spec {
  * "bundle", "rootfs", "command" (array of strings), "memoryMb", "timeoutMs", "environment"
  * (object of strings), "concurrency", "tmpMb", "network" ("none"|"bridge"),
  * "template" ("auto"|"provisioned"|"off"), "snapshot" ("off"|"auto"|"provisioned"),
- * "restore" ("eager"|"mmap"|"lazy"). A snapshot needs a template. Unknown keys are an
+ * "restore" ("mmap"|"eager"|"lazy"). A snapshot needs a template. Unknown keys are an
  * error (a typo must not deploy a function with defaults). Exactly one of bundle / rootfs+command. */
 int em_fn_spec_from_json(const char *name, const json_t *body, struct em_fn_spec *spec,
 			 struct em_err *err);

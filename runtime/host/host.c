@@ -570,8 +570,8 @@ static void tmpl_end_locked(struct em_host *h, struct version *v)
 	} else if ((v->live || v->tmpl_wanted) && !h->stopping) {
 		v->tmpl = t;
 		v->tmpl_failures = 0;
-		if (em_tmpl_restored(t) && v->spec.restore == EM_FN_RESTORE_EAGER)
-			v->snap_trusted = true; /* its pages were checked as they were read */
+		if (em_tmpl_restored(t) && v->spec.restore != EM_FN_RESTORE_LAZY)
+			v->snap_trusted = true; /* its pages were all checked (a lazy one's as served) */
 		/* the pool becomes fork slots: the cold sandboxes parked so far pay the init again */
 		while ((in = pop(&v->parked))) {
 			v->n_parked--;

@@ -160,7 +160,13 @@ int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode, bool ve
 	ret = em_snap_open(image, &ex, &img, err);
 	if (ret < 0)
 		return ret;
+	/* a private mapping hands the image's pages to the process unseen: check them here (it
+	 * also brings them into the page cache the mapping then reads) */
+	if (verify && mode == EM_FN_RESTORE_MMAP)
+		ret = em_snap_verify_data(img, err);
 	em_snap_close(img);
+	if (ret < 0)
+		return ret;
 	r->fds[0] = open(image, O_RDONLY | O_CLOEXEC);
 	if (r->fds[0] < 0) {
 		ret = em_err_set(err, errno, "open %s", image);

@@ -51,8 +51,9 @@ struct em_hsnap_restore {
 
 /* Check the image (header, metadata, taken on this kernel) and open what the sandbox needs. A
  * refused image is -ESTALE/-EBADMSG/... with the failed check in err: nothing was made. verify:
- * the restorer checks every page's checksum as it reads it (eager; a lazy restore's server does,
- * em_hsnap_lazy_start; a private mapping cannot). */
+ * the image's page checksums are checked: here, for a private mapping (mmap; it reads the image
+ * once, into the page cache the mapping then uses), by the restorer as it reads (eager), by the
+ * fault server as it serves (lazy, em_hsnap_lazy_start). */
 int em_hsnap_restore_prepare(const char *image, enum em_fn_restore mode, bool verify,
 			     struct em_hsnap_restore *r, struct em_err *err);
 void em_hsnap_restore_release(struct em_hsnap_restore *r);

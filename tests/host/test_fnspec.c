@@ -336,7 +336,7 @@ Test(fnspec, snapshot_and_restore)
 
 	accepted("{\"bundle\": \"%B\"}", &spec);
 	cr_expect_eq(spec.snapshot, EM_FN_SNAP_OFF);
-	cr_expect_eq(spec.restore, EM_FN_RESTORE_EAGER);
+	cr_expect_eq(spec.restore, EM_FN_RESTORE_MMAP);
 	em_fn_spec_free(&spec);
 	/* a provisioned image needs a template made at deploy: it becomes provisioned too */
 	accepted("{\"bundle\": \"%B\", \"snapshot\": \"provisioned\", \"restore\": \"lazy\"}",
@@ -345,15 +345,15 @@ Test(fnspec, snapshot_and_restore)
 	cr_expect_eq(spec.tmpl, EM_FN_TMPL_PROVISIONED);
 	cr_expect_eq(spec.restore, EM_FN_RESTORE_LAZY);
 	em_fn_spec_free(&spec);
-	accepted("{\"bundle\": \"%B\", \"snapshot\": \"auto\", \"restore\": \"mmap\"}", &spec);
+	accepted("{\"bundle\": \"%B\", \"snapshot\": \"auto\", \"restore\": \"eager\"}", &spec);
 	cr_expect_eq(spec.snapshot, EM_FN_SNAP_AUTO);
 	cr_expect_eq(spec.tmpl, EM_FN_TMPL_AUTO);
-	cr_expect_eq(spec.restore, EM_FN_RESTORE_MMAP);
+	cr_expect_eq(spec.restore, EM_FN_RESTORE_EAGER);
 	em_fn_spec_free(&spec);
 	refused("{\"bundle\": \"%B\", \"snapshot\": \"always\"}",
 		"snapshot: must be \"off\", \"auto\" or \"provisioned\" (got \"always\")");
 	refused("{\"bundle\": \"%B\", \"restore\": 1}",
-		"restore: must be \"eager\", \"mmap\" or \"lazy\" (got 1)");
+		"restore: must be \"mmap\", \"eager\" or \"lazy\" (got 1)");
 	refused("{\"bundle\": \"%B\", \"snapshot\": \"auto\", \"template\": \"off\"}",
 		"snapshot: \"auto\" needs a template, and template is \"off\"");
 }
@@ -390,7 +390,7 @@ Test(fnspec, to_json_round_trip)
 		 "{\"rootfs\":\"%s\",\"command\":[\"/bin/fn\",\"a b\"],\"memoryMb\":256,"
 		 "\"timeoutMs\":3000,\"environment\":{\"Z\":\"1\",\"A\":\"=\"},\"concurrency\":0,"
 		 "\"tmpMb\":512,\"network\":\"bridge\",\"template\":\"auto\",\"snapshot\":\"off\","
-		 "\"restore\":\"eager\"}", rootfs);
+		 "\"restore\":\"mmap\"}", rootfs);
 	cr_expect_str_eq(s, want);
 	free(s);
 	/* what to_json gives parses back to the same spec */
