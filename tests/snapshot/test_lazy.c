@@ -6,7 +6,7 @@
  * checks every byte against the pattern the template was written with (not against the image),
  * through user-space reads and a kernel-side one (read(2) from a pipe into a lazy page), and the
  * kernel's view of its memory in /proc/self/smaps; it reports a failure as a message on the
- * socket. Children are killed by pid after a timeout; scratch files live in /tmp/embzy/lazy-*. */
+ * socket. Children are killed by pid after a timeout; scratch files live in /tmp/ember-test-lazy-*. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,8 +24,7 @@ static int fds_before;
 
 static void setup(void)
 {
-	mkdir("/tmp/embzy", 0700);
-	strcpy(tdir, "/tmp/embzy/lazy-XXXXXX");
+	strcpy(tdir, "/tmp/ember-test-lazy-XXXXXX");
 	cr_assert_not_null(mkdtemp(tdir));
 	snprintf(image, sizeof(image), "%s/tmpl.img", tdir);
 	tmpl_init(&t);

@@ -35,9 +35,9 @@ static char dir[64], exe[128], datafile[128], image[128];
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/embzy/core-XXXXXX");
-	mkdir("/tmp/embzy", 0755);
+	strcpy(dir, "/tmp/ember-test-restore-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
+	chmod(dir, 0755); /* the target reads its data file from here */
 	snprintf(exe, sizeof(exe), "%s/target", dir);
 	snprintf(datafile, sizeof(datafile), "%s/data", dir);
 	snprintf(image, sizeof(image), "%s/target.img", dir);
