@@ -312,23 +312,29 @@ static int fill_one(struct filler *f, uint32_t region, void *dst, struct em_err 
 	return 0;
 }
 
+struct one_region {
+	uint32_t region;
+	void *dst;
+};
+
+static void *one_dst(void *arg, uint32_t i, const struct em_snap_region *r)
+{
+	const struct one_region *o = arg;
+
+	(void)r;
+	return i == o->region ? o->dst : NULL;
+}
+
 int em_snap_fill_region(struct em_snap_image *img, uint32_t region, void *dst,
 			const struct em_snap_fill_opts *o, struct em_snap_fill_stats *st,
 			struct em_err *err)
 {
-	struct em_snap_fill_stats local = { 0 };
-	struct filler f;
-	uint64_t t0 = now_ns();
-	int ret;
+	struct one_region one = { region, dst };
 
-	if (!st)
-		st = &local;
-	ret = filler_init(&f, img, o, st, err);
-	if (ret == 0)
-		ret = fill_one(&f, region, dst, err);
-	filler_fini(&f);
-	st->ns += now_ns() - t0;
-	return ret;
+	if (region >= em_snap_region_count(img))
+		return em_err_msg(err, EINVAL, "fill: no region %u (the image has %u)", region,
+				  em_snap_region_count(img));
+	return em_snap_fill_all(img, one_dst, &one, o, st, err);
 }
 
 int em_snap_fill_all(struct em_snap_image *img,

@@ -449,6 +449,19 @@ static void wake(struct proc *p, uint64_t addr)
 	ioctl(p->uffd, UFFDIO_WAKE, &w);
 }
 
+/* The zero page at addr alone (a page that reads zero whatever the image says); the faulting
+ * thread is woken either way. Returns the errno that stops the serving, or 0. */
+static int zero_one(struct proc *p, uint64_t addr, struct served *sv)
+{
+	uint64_t scratch[1] = { 0 };
+	struct fill_result fr = fill(p, ZERO, addr, NULL, 1, scratch, 0);
+
+	sv->zeroed = fr.installed;
+	if (!fr.installed)
+		wake(p, addr);
+	return fr.eno;
+}
+
 /* A page fault at addr: its aligned batch, clipped to its region, from the faulting page forward
  * first (the faulting thread wakes as soon as its page's run is in), then the pages before it.
  * Why 64 KiB: one round trip (trap, wake the server, read, copy, wake) costs tens of µs in a nested
@@ -467,13 +480,7 @@ static void serve_fault(struct em_snap_lazy *s, struct proc *p, uint64_t addr)
 	if (ri < 0) {
 		/* registered memory outside every region: only a mremap the server missed could
 		 * do it; zero is what an anonymous page outside the image reads */
-		uint64_t scratch[1] = { 0 };
-		struct fill_result fr = fill(p, ZERO, addr, NULL, 1, scratch, 0);
-
-		sv.zeroed = fr.installed;
-		stop = fr.eno;
-		if (!fr.installed)
-			wake(p, addr);
+		stop = zero_one(p, addr, &sv);
 	} else {
 		const struct em_snap_region *r = em_snap_region(s->img, (uint32_t)ri);
 		uint32_t k = (uint32_t)((orig - r->start) / PAGE), total = region_pages(r);
@@ -488,13 +495,7 @@ static void serve_fault(struct em_snap_lazy *s, struct proc *p, uint64_t addr)
 		if (bit_get(p->done, bit)) {
 			/* dropped by the process (MADV_DONTNEED) after it was served, or never to
 			 * be served again: it reads zero, as without a snapshot */
-			uint64_t scratch[1] = { 0 };
-			struct fill_result fr = fill(p, ZERO, addr, NULL, 1, scratch, 0);
-
-			sv.zeroed = fr.installed;
-			stop = fr.eno;
-			if (!fr.installed)
-				wake(p, addr);
+			stop = zero_one(p, addr, &sv);
 		} else {
 			uint64_t *ws = s->recording ? s->ws : NULL;
 

@@ -464,33 +464,37 @@ Test(snapshot, mmap_restore_answers)
 	free(answer);
 }
 
+/* Run `ember snapshot WHAT NAME --socket ...`: its exit status, its output (stdout and stderr). */
+static int snapshot_cli(const char *what, const char *fn, char *out, size_t cap)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s snapshot %s %s --socket %s 2>&1", ember_bin(), what, fn,
+		 S.sock);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p, "%s", cmd);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	return WEXITSTATUS(pclose(p));
+}
+
 /* `ember snapshot create|restore NAME`, as an operator runs them. */
 Test(snapshot, cli_creates_and_restores)
 {
 	struct em_client_resp r;
-	char cmd[1024], out[2048];
+	char out[2048];
 	bool restored = false;
-	FILE *p;
-	size_t n;
-	int old, status;
+	int old;
 
 	cr_assert_eq(deploy(&S, "sncli", "probe", 256, "{\"snapshot\":\"auto\",\"template\":"
 			    "\"provisioned\"}", &r), 200, "%s", r.body);
 	old = tmpl("sncli", NULL);
-	snprintf(cmd, sizeof(cmd), "%s snapshot create sncli --socket %s 2>&1", ember_bin(), S.sock);
-	p = popen(cmd, "r");
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	status = pclose(p);
-	cr_expect_eq(WEXITSTATUS(status), 0, "%s", out);
+	cr_expect_eq(snapshot_cli("create", "sncli", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "sncli-v1.img") != NULL, "%s", out);
 
-	snprintf(cmd, sizeof(cmd), "%s snapshot restore sncli --socket %s 2>&1", ember_bin(), S.sock);
-	p = popen(cmd, "r");
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	status = pclose(p);
-	cr_expect_eq(WEXITSTATUS(status), 0, "%s", out);
+	cr_expect_eq(snapshot_cli("restore", "sncli", out, sizeof(out)), 0, "%s", out);
 	cr_expect(strstr(out, "restored from") != NULL, "%s", out);
 	cr_expect_neq(tmpl("sncli", &restored), old, "the template was not replaced");
 	cr_expect(restored);
@@ -499,12 +503,7 @@ Test(snapshot, cli_creates_and_restores)
 
 	/* a function without a snapshot policy: a clear error, exit 2 */
 	cr_assert_eq(deploy(&S, "snoff", "hello-c", 128, NULL, &r), 200, "%s", r.body);
-	snprintf(cmd, sizeof(cmd), "%s snapshot create snoff --socket %s 2>&1", ember_bin(), S.sock);
-	p = popen(cmd, "r");
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	status = pclose(p);
-	cr_expect_eq(WEXITSTATUS(status), 2, "%s", out);
+	cr_expect_eq(snapshot_cli("create", "snoff", out, sizeof(out)), 2, "%s", out);
 	cr_expect(strstr(out, "snapshot policy is \"off\"") != NULL, "%s", out);
 }
 
