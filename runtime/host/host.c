@@ -1663,11 +1663,18 @@ static void restore_functions(struct em_host *h)
 		em_error(h->log, "deployed functions not restored: %s", err.msg);
 		return;
 	}
+	size_t n_keep = json_array_size(all), k = 0;
+	char **keep = calloc(n_keep + 1, sizeof(char *));
+
 	json_array_foreach(all, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		json_t *sj = json_object_get(e, "spec");
 		uint32_t version = (uint32_t)json_integer_value(json_object_get(e, "version"));
 		struct em_fn_spec spec;
+
+		/* a function that fails to come back now keeps its image for the next start */
+		if (keep && name && asprintf(&keep[k], "%s-v%u.img", name, version ? version : 1) > 0)
+			k++;
 
 		memset(&spec, 0, sizeof(spec));
 		memset(&err, 0, sizeof(err));
@@ -1677,6 +1684,11 @@ static void restore_functions(struct em_host *h)
 				 err.code ? err.msg : "bad record");
 		em_fn_spec_free(&spec);
 	}
+	if (keep)
+		em_hsnap_sweep(h->data_dir, keep, k, h->log);
+	for (size_t j = 0; keep && j < k; j++)
+		free(keep[j]);
+	free(keep);
 }
 
 int em_host_new(const struct em_host_cfg *cfg, struct em_host **out, struct em_err *err)

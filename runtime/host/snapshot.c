@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/err.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "runtime/host/instance.h"
 #include "sdk/c/ember_proto.h"
 #include "snapshot/dump.h"
@@ -10,6 +11,7 @@
 #include "snapshot/lazy.h"
 #include "snapshot/restorer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -31,6 +33,39 @@ int em_hsnap_dir(const char *data_dir, struct em_err *err)
 
 	snprintf(path, sizeof(path), "%s/snapshots", data_dir);
 	return em_mkdir_p(path, 0700, err);
+}
+
+int em_hsnap_sweep(const char *data_dir, char *const *keep, size_t n, struct em_log *log)
+{
+	char dir[1200], path[1600];
+	struct dirent *e;
+	int removed = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/snapshots", data_dir);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		bool wanted = e->d_name[0] == '.';
+
+		for (size_t i = 0; i < n && !wanted; i++) {
+			size_t l = strlen(keep[i]);
+			wanted = !strncmp(e->d_name, keep[i], l) &&
+				 (!e->d_name[l] || !strcmp(e->d_name + l, ".ws"));
+		}
+		if (wanted)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) == 0) {
+			removed++;
+			em_info(log, "removed %s: no deployed version has it", path);
+		} else {
+			em_warn(log, "remove %s: %s", path, strerror(errno));
+		}
+	}
+	closedir(d);
+	return removed;
 }
 
 /* The SDK's wire state into the dumper's input (snapshot/ does not include the SDK's headers;

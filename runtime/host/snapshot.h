@@ -26,6 +26,12 @@ struct em_inst;
 void em_hsnap_path(const char *data_dir, const char *fn, uint32_t version, char *buf, size_t cap);
 /* Make <data_dir>/snapshots (mode 0700: images hold functions' memory). */
 int em_hsnap_dir(const char *data_dir, struct em_err *err);
+/* At start: remove from <data_dir>/snapshots every file that is not the image (or its working
+ * set) of one of the n deployed versions named in keep ("<fn>-v<N>.img"): images of versions a
+ * crashed host never got to remove, and half-written images of a dump it died in. Returns the
+ * number removed. */
+struct em_log;
+int em_hsnap_sweep(const char *data_dir, char *const *keep, size_t n, struct em_log *log);
 
 struct em_hsnap_stats {
 	uint64_t bytes;          /* the image file */

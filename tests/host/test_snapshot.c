@@ -542,3 +542,29 @@ Test(snapshot, images_go_with_their_version)
 	cr_expect_eq(r.status, 204);
 	cr_expect_eq(access(v2, F_OK), -1, "the image outlived its function");
 }
+
+/* What a crashed host leaves in snapshots/ (a version's image it never removed, a dump it died
+ * in) goes at the next start; a deployed version's image and working set stay. */
+Test(snapshot, a_restart_sweeps_images_no_version_has)
+{
+	struct em_client_resp r;
+	char img[512], ws[600], ghost[600], half[600];
+
+	cr_assert_eq(deploy(&S, "sns", "hello-c", 128, "{\"snapshot\":\"provisioned\"}", &r), 200,
+		     "%s", r.body);
+	image_path("sns", 1, img, sizeof(img));
+	snprintf(ws, sizeof(ws), "%s.ws", img);
+	snprintf(ghost, sizeof(ghost), "%s/snapshots/gone-v7.img", S.data_dir);
+	snprintf(half, sizeof(half), "%s.Xa1b2c", img);
+	serve_stop(&S, true);
+	for (const char *p2[] = { ws, ghost, half, NULL }, **p = p2; *p; p++) {
+		FILE *f = fopen(*p, "w");
+		cr_assert_not_null(f, "%s", *p);
+		fclose(f);
+	}
+	serve_start(&S);
+	cr_expect_eq(access(img, F_OK), 0, "the deployed version's image was removed");
+	cr_expect_eq(access(ws, F_OK), 0, "its working set was removed");
+	cr_expect_eq(access(ghost, F_OK), -1, "an image no version has is still there");
+	cr_expect_eq(access(half, F_OK), -1, "a half-written image is still there");
+}
