@@ -29,7 +29,8 @@
  *              with their flags and positions.
  *   failure    before the template's memory is touched: the image (Restore.Image, Restore.Kernel),
  *              the executable's build id (Restore.BuildId), every file the image maps or holds
- *              open has its recorded device, inode, size and mtime (Restore.FileIdentity), no
+ *              open has its recorded size and mtime (Restore.FileIdentity; device and inode may differ:
+ *              a copy with its times kept, on another node, is the same file), no
  *              region overlaps the restorer (Restore.Layout), the vdso/vvar match
  *              (Restore.Vdso), the options (Restore.Usage); later: Restore.Map, Fill,
  *              PageChecksum, Uffd, Fds, Signals, Rseq, Mm. Each sends EMBER_INIT_ERROR with

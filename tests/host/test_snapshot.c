@@ -433,6 +433,46 @@ Test(snapshot, an_image_of_another_binary_is_refused)
 		  snap_field("snb1", "lastError"));
 }
 
+/* Scale-out: the image of one copy of a bundle restores a function deployed from another copy
+ * (other inodes, the same files and times: what another node holds). Only a changed file counts. */
+Test(snapshot, an_image_restores_from_another_copy_of_the_bundle)
+{
+	struct em_client_resp r;
+	char copy[64] = "/tmp/ember-test-bundle-XXXXXX", cmd[1400], mine[512], theirs[512];
+	struct call c;
+	bool restored = false;
+
+	cr_assert_not_null(mkdtemp(copy));
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/'", example("probe"), copy);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	cr_assert_eq(deploy(&S, "snn1", "probe", 256, "{\"snapshot\":\"provisioned\"}", &r), 200,
+		     "%s", r.body);
+	json_t *j = json_pack("{s:s,s:i,s:s}", "bundle", copy, "memoryMb", 256, "snapshot",
+			      "provisioned");
+	char *body = json_dumps(j, JSON_COMPACT);
+	struct em_err err = { 0 };
+	json_decref(j);
+	cr_assert_eq(em_client_request(S.c, "PUT", "/v1/functions/snn2", "application/json", body,
+				       strlen(body), &r, &err), 0, "%s", err.msg);
+	free(body);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	image_path("snn1", 1, theirs, sizeof(theirs));
+	image_path("snn2", 1, mine, sizeof(mine));
+	serve_stop(&S, true);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", theirs, mine);
+	cr_assert_eq(system(cmd), 0);
+	serve_start(&S);
+	c = call("snn2", "pid");
+	cr_expect_eq(c.status, 200, "%s", c.body);
+	cr_expect_str_eq(c.start, "restore", "the other copy's image was not used: %s",
+			 snap_field("snn2", "lastError"));
+	free(c.body);
+	cr_expect_gt(tmpl("snn2", &restored), 0);
+	cr_expect(restored);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", copy);
+	cr_expect_eq(system(cmd), 0);
+}
+
 Test(snapshot, lazy_restore_answers_and_records_its_working_set)
 {
 	char *answer, img[512], ws[600];
