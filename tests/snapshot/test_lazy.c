@@ -364,6 +364,22 @@ static void run_finish(struct run *r, struct em_snap_lazy_stats *st)
 	cr_assert_eq(ret, 0, "server: %s", err.msg);
 }
 
+/* The whole of a plain lazy run: a restored child running body, served with o (NULL: defaults)
+ * until it ends. Its wait status; msg says what it reported, st what the server counted. */
+static int run_lazy(void (*body)(void), const struct em_snap_lazy_opts *o,
+		    struct em_snap_lazy_stats *st, char *msg, size_t cap)
+{
+	struct run r;
+	int status;
+
+	run_start(&r, LAZY, body);
+	run_serve(&r, o);
+	go(&r);
+	status = run_wait(&r, msg, cap);
+	run_finish(&r, st);
+	return status;
+}
+
 /* --- bodies (run in the restored child) ---------------------------------------------------- */
 
 /* A kernel-side access first (read(2) from a pipe into an untouched lazy page: the kernel's
@@ -402,15 +418,10 @@ static void body_contents(void)
 
 Test(lazy, contents_stored_zero_absent)
 {
-	struct run r;
 	struct em_snap_lazy_stats st;
 	char msg[1024];
 
-	run_start(&r, LAZY, body_contents);
-	run_serve(&r, NULL);
-	go(&r);
-	int status = run_wait(&r, msg, sizeof(msg));
-	run_finish(&r, &st);
+	int status = run_lazy(body_contents, NULL, &st, msg, sizeof(msg));
 	assert_ok(status, msg);
 	/* region 0: 64 pages = 4 batches; region 1: 512 pages = 32 batches, each one fault (every
 	 * fault serves its whole aligned 64 KiB) */
@@ -511,15 +522,10 @@ static void body_dontneed(void)
 
 Test(lazy, dropped_pages_read_zero)
 {
-	struct run r;
 	struct em_snap_lazy_stats st;
 	char msg[1024];
 
-	run_start(&r, LAZY, body_dontneed);
-	run_serve(&r, NULL);
-	go(&r);
-	int status = run_wait(&r, msg, sizeof(msg));
-	run_finish(&r, &st);
+	int status = run_lazy(body_dontneed, NULL, &st, msg, sizeof(msg));
 	assert_ok(status, msg);
 	cr_assert_geq(st.removes, 2, "REMOVE events %lu", (unsigned long)st.removes);
 }
@@ -621,15 +627,10 @@ static void body_mremap(void)
 
 Test(lazy, mremap_moved_pages_read_the_image)
 {
-	struct run r;
 	struct em_snap_lazy_stats st;
 	char msg[1024];
 
-	run_start(&r, LAZY, body_mremap);
-	run_serve(&r, NULL);
-	go(&r);
-	int status = run_wait(&r, msg, sizeof(msg));
-	run_finish(&r, &st);
+	int status = run_lazy(body_mremap, NULL, &st, msg, sizeof(msg));
 	cr_assert(WIFEXITED(status) && !WEXITSTATUS(status), "restored child: %s (status %#x; "
 		  "server: %lu faults, %lu events)", msg, status, (unsigned long)st.faults,
 		  (unsigned long)st.removes);
